@@ -1,0 +1,56 @@
+# The two commands: `make run` (the whole service, embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint types fmt unit workflow e2e migrate lock clean
+
+help:
+	@echo "make run    start Temporal dev server + worker + API (Ctrl-C stops all)"
+	@echo "make test   ruff, import contracts, mypy and the whole pytest suite"
+	@echo "make fmt | lint | types | unit | workflow | e2e | migrate | lock | clean"
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) deploy/run_local.py
+
+test: lint types
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+types: $(STAMP)
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+workflow: $(STAMP)
+	$(PY) -m pytest tests/workflow
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+migrate: $(STAMP)
+	$(PY) -m models.migrate
+
+# Regenerate the pinned versions of every transitive dependency.
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e ' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache

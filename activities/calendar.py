@@ -1,0 +1,29 @@
+"""Bank holidays for workflows: loaded by an activity so that replays see the same calendar."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict
+from temporalio import activity
+
+from models.bank_holidays import england_and_wales_calendar
+from models.domain.deadlines import HolidayCalendar
+
+
+class HolidayRange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    first_year: int
+    last_year: int
+
+
+class CalendarActivities:
+    def __init__(self, extra_holidays: Iterable[date] = ()) -> None:
+        self._extra = tuple(extra_holidays)
+
+    @activity.defn(name="load_bank_holidays")
+    async def load_bank_holidays(self, years: HolidayRange) -> HolidayCalendar:
+        """England & Wales bank holidays (substitute and proclaimed days included)."""
+        return england_and_wales_calendar(years.first_year, years.last_year, self._extra)

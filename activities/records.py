@@ -1,0 +1,102 @@
+"""The read model's only writer: referral rows and the audit timeline, written idempotently.
+
+Every write is keyed: a referral row is replaced only by a newer ``version``, and events are
+keyed by ``(referral_id, seq)``, so a retried or replayed activity never doubles an event and
+an older write never overwrites a newer state.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+
+from models.db import dialect_of, insert_stmt
+from models.domain.referral import Referral
+from models.domain.summary import any_breach, next_due
+from models.tables import ReferralEventRow, ReferralRow, table_of
+
+
+class EventRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    type: str
+    on: date
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+
+
+class Projection(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    referral: Referral
+    events: tuple[EventRecord, ...] = ()
+    at: datetime
+
+
+def referral_row_values(referral: Referral, at: datetime) -> dict[str, Any]:
+    due = next_due(referral)
+    first = referral.certificate
+    return {
+        "id": referral.id,
+        "route": referral.route.value,
+        "status": referral.status.value,
+        "local_authority": referral.local_authority,
+        "version": referral.version,
+        "received_on": referral.received_on,
+        "created_at": referral.created_at,
+        "updated_at": at,
+        "next_deadline_on": due[1] if due else None,
+        "next_deadline_name": due[0] if due else None,
+        "breached": any_breach(referral),
+        "certificate_kind": first.kind.value if first else None,
+        "certificate_issued_on": first.issued_on if first else None,
+        "appeal_deadline": referral.appeal_deadline,
+        "outcome": referral.outcome.value if referral.outcome else None,
+        "closed_on": referral.closed_on,
+        "snapshot": referral.model_dump(mode="json"),
+    }
+
+
+class RecordActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._dialect = dialect_of(sessionmaker)
+
+    @activity.defn(name="record_referral")
+    async def record_referral(self, projection: Projection) -> None:
+        """Upsert the referral row (newer versions only) and append its new events."""
+        async with self._sessionmaker() as session:
+            dialect = self._dialect
+            referrals = table_of(ReferralRow)
+            values = referral_row_values(projection.referral, projection.at)
+            stmt = insert_stmt(dialect, referrals).values(**values)
+            updatable = {k: stmt.excluded[k] for k in values if k not in ("id", "created_at")}
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_=updatable,
+                where=referrals.c.version < stmt.excluded.version,
+            )
+            await session.exec(stmt)
+            if projection.events:
+                rows = [
+                    {
+                        "referral_id": projection.referral.id,
+                        "seq": e.seq,
+                        "type": e.type,
+                        "occurred_on": e.on,
+                        "recorded_at": e.at,
+                        "actor": e.actor,
+                        "data": e.data,
+                    }
+                    for e in projection.events
+                ]
+                events = insert_stmt(dialect, table_of(ReferralEventRow)).values(rows)
+                await session.exec(events.on_conflict_do_nothing())
+            await session.commit()

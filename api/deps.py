@@ -1,0 +1,46 @@
+"""FastAPI dependencies: what the lifespan built, handed to routes as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from models.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client = request.state.temporal
+    return client
+
+
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.state.engine
+    return engine
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session that commits at the edge if the route succeeded, else rolls back."""
+    maker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

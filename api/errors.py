@@ -1,0 +1,128 @@
+"""RFC 9457 problem details for every error the API returns."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://send-referrals.dev/problems/"
+
+log = logging.getLogger(__name__)
+
+
+class Problem(Exception):
+    """An error the API answers with ``application/problem+json``."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type_: str = "about:blank",
+        errors: Sequence[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_ if type_ == "about:blank" or ":" in type_ else PROBLEM_BASE + type_
+        self.errors = list(errors) if errors is not None else None
+        self.headers = headers
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    return JSONResponse(
+        problem.body(instance),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def validation_problem(errors: Sequence[dict[str, Any]], detail: str | None = None) -> Problem:
+    return Problem(
+        422,
+        "Invalid request",
+        detail or "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+        type_="validation",
+        errors=errors,
+    )
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        message = str(err.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        errors.append({"field": ".".join(loc), "message": message, "type": err.get("type")})
+    return errors
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(validation_problem(_field_errors(exc)), request)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {
+        400: "Bad request",
+        401: "Unauthorised",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+        409: "Conflict",
+        413: "Request too large",
+        415: "Unsupported media type",
+    }
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    problem = Problem(
+        exc.status_code,
+        titles.get(exc.status_code, "Error"),
+        detail,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+    return problem_response(problem, request)
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(exc, request)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return problem_response(
+        Problem(500, "Internal server error", "The error has been logged."), request
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(Exception, _on_unexpected)

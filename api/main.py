@@ -1,0 +1,66 @@
+"""The FastAPI application. Run with ``uvicorn api.main:create_app --factory``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api import errors
+from api.routes import health, referrals, timescales
+from models.db import make_engine, make_sessionmaker
+from models.settings import Settings
+from workflows.client import connect
+
+
+class State(TypedDict):
+    settings: Settings
+    temporal: Client
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
+DESCRIPTION = """
+Runs SEND Disagreement Resolution and Mediation referrals (England) as durable workflows.
+
+Every legal date follows `RULES.md`: working days exclude weekends and England & Wales bank
+holidays, months follow the corresponding-date rule, the appeal deadline follows HESC rule 12.
+Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        s = settings if settings is not None else Settings()
+        client = temporal
+        if client is None:
+            # Lazy: the API starts (and /readyz answers 503) while Temporal is still down.
+            client = await connect(s.temporal_target, s.temporal_namespace, lazy=True)
+        engine = make_engine(s.database_target)
+        try:
+            yield State(
+                settings=s,
+                temporal=client,
+                engine=engine,
+                sessionmaker=make_sessionmaker(engine),
+            )
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="SEND referrals",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(referrals.router, prefix="/v1")
+    app.include_router(timescales.router, prefix="/v1")
+    return app

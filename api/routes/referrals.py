@@ -1,0 +1,332 @@
+"""``/v1/referrals``: start referrals, send commands, read them.
+
+Routes are thin: validate, turn the body into a workflow start (update-with-start) or an
+update, and answer with the referral's new state. A rejected update is a 409 naming the
+state and what is allowed; a malformed command is a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Request
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import SettingsDep, TemporalDep
+from api.errors import Problem, validation_problem
+from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest
+from api.schemas import ReferralRead, referral_read
+from models.bank_holidays import england_and_wales_calendar
+from models.domain import transitions as tr
+from models.domain.clock import london_date
+from models.domain.commands import COMMAND_MODELS
+from models.domain.referral import Referral, ReferralCreate
+from models.domain.summary import static_summary
+from models.settings import Settings
+from models.tables import ReferralRow
+from workflows import search_attributes as sa
+from workflows.client import workflow_id
+from workflows.referral import (
+    IDEMPOTENCY_MISMATCH,
+    ILLEGAL,
+    INVALID,
+    CommandEnvelope,
+    Created,
+    ReferralWorkflow,
+    StartReferral,
+)
+
+router = APIRouter(prefix="/referrals", tags=["referrals"])
+
+ID_NAMESPACE = uuid.UUID("5b0f6c53-8f57-4d0e-9c55-3e1f0a0f6a11")
+ReferralId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The referral's id.")]
+
+# Until authentication lands every caller is the same client.
+DEFAULT_CLIENT = "api"
+
+
+def client_id(request: Request) -> str:
+    value = getattr(request.state, "client_id", None)
+    return value if isinstance(value, str) else DEFAULT_CLIENT
+
+
+def policy_for(settings: Settings) -> tr.Policy:
+    return tr.Policy(
+        dr_response_working_days=settings.dr_response_working_days,
+        dr_reminder_working_days=settings.dr_reminder_working_days,
+        action_reminder_working_days=settings.action_reminder_working_days,
+    )
+
+
+def _problem_from_update(exc: WorkflowUpdateFailedError) -> Problem:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details else {}
+        if cause.type == ILLEGAL:
+            return Problem(
+                409,
+                "Command not allowed now",
+                cause.message,
+                type_="illegal-transition",
+                current_status=details.get("status"),
+                allowed_commands=[c.replace("_", "-") for c in details.get("allowed", [])],
+            )
+        if cause.type == INVALID:
+            field = details.get("field") or "body"
+            return validation_problem([{"field": f"body.{field}", "message": cause.message}])
+        if cause.type == IDEMPOTENCY_MISMATCH:
+            return Problem(
+                422, "Idempotency-Key reused", cause.message, type_="idempotency-key-reused"
+            )
+    return Problem(500, "Command failed", "The referral could not process the command.")
+
+
+async def _load(request: Request, referral_id: str) -> ReferralRow | None:
+    async with request.state.sessionmaker() as session:
+        row: ReferralRow | None = await session.get(ReferralRow, referral_id)
+        return row
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ReferralRead,
+    summary="Create a referral (Mediation or Disagreement Resolution)",
+    responses={
+        422: {"description": "Invalid referral (problem+json naming each field)."},
+    },
+)
+async def create_referral(
+    request: Request,
+    body: Annotated[ReferralCreate, Body()],
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    caller = client_id(request)
+    payload = body.model_dump(mode="json", exclude_none=True)
+    request_hash = body_hash(payload)
+
+    async def produce() -> tuple[int, dict[str, Any]]:
+        referral = await start_referral(
+            temporal, settings, body, caller=caller, key=idempotency_key, request_hash=request_hash
+        )
+        return 201, referral_read(referral).model_dump(mode="json")
+
+    return await idempotent(
+        request.state.sessionmaker,
+        client_id=caller,
+        key=idempotency_key,
+        method="POST",
+        path=request.url.path,
+        request_hash=request_hash,
+        produce=produce,
+    )
+
+
+async def start_referral(
+    temporal: Client,
+    settings: Settings,
+    body: Any,
+    *,
+    caller: str,
+    key: str | None,
+    request_hash: str,
+) -> Referral:
+    now = datetime.now(UTC)
+    received_on = body.received_on or london_date(now)
+    referral_id = str(uuid.uuid5(ID_NAMESPACE, key_digest(caller, key)) if key else uuid.uuid4())
+    policy = policy_for(settings)
+    # Dry run of the workflow's own opening step: every intake rule answers here as a 422.
+    cal = england_and_wales_calendar(received_on.year - 2, received_on.year + 2)
+    try:
+        tr.open_referral(
+            referral_id,
+            body,
+            received_on=received_on,
+            created_at=now,
+            ctx=tr.Context(today=london_date(now), cal=cal, policy=policy, actor=caller),
+        )
+    except tr.InvalidCommand as exc:
+        field = exc.field or "body"
+        if field == "route":
+            raise Problem(
+                422,
+                "This dispute belongs to Mediation",
+                exc.message,
+                type_="use-mediation",
+                errors=[{"field": "body.route", "message": exc.message}],
+                mediation_referral={
+                    "method": "POST",
+                    "path": "/v1/referrals",
+                    "route": "mediation",
+                    "hint": "send route=mediation with the decision; set linked_referral_id to "
+                    "link it to this request's reference if you keep one",
+                },
+            ) from exc
+        raise validation_problem([{"field": f"body.{field}", "message": exc.message}]) from exc
+    start = StartReferral(
+        referral_id=referral_id,
+        request=body,
+        received_on=received_on,
+        created_at=now,
+        actor=caller,
+        request_hash=request_hash,
+        policy=policy,
+    )
+    operation = WithStartWorkflowOperation(
+        ReferralWorkflow.run,
+        start,
+        id=workflow_id(referral_id),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=static_summary(referral_id, body.route, body.local_authority),
+        static_details=(
+            f"Route: {body.route.value}\nLocal authority: {body.local_authority}\n"
+            f"Received: {received_on.isoformat()}\nReferral id: {referral_id}"
+        ),
+        search_attributes=sa.initial(body.route.value, body.local_authority),
+    )
+    try:
+        referral: Referral = await temporal.execute_update_with_start_workflow(
+            "created",
+            Created(request_hash=request_hash),
+            start_workflow_operation=operation,
+            result_type=Referral,
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise _problem_from_update(exc) from exc
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.ALREADY_EXISTS:
+            # The same key's referral has already closed: answer with what it became.
+            existing = await _existing_referral(temporal, referral_id)
+            if existing is not None:
+                return existing
+        raise
+    return referral
+
+
+async def _existing_referral(temporal: Client, referral_id: str) -> Referral | None:
+    handle = temporal.get_workflow_handle(workflow_id(referral_id))
+    try:
+        result: Referral | None = await handle.query(ReferralWorkflow.referral)
+        return result
+    except RPCError:
+        return None
+
+
+@router.get(
+    "/{referral_id}",
+    response_model=ReferralRead,
+    summary="The whole referral: status, parties, meetings, deadlines, certificates",
+    responses={404: {"description": "Unknown referral."}},
+)
+async def get_referral(request: Request, referral_id: ReferralId) -> ReferralRead:
+    row = await _load(request, referral_id)
+    if row is None:
+        raise Problem(404, "Not found", f"No referral {referral_id}.")
+    return referral_read(Referral.model_validate(row.snapshot))
+
+
+async def send_command(
+    request: Request,
+    temporal: Client,
+    referral_id: str,
+    update_name: str,
+    command: Any,
+    idempotency_key: str | None,
+) -> Any:
+    caller = client_id(request)
+    payload = command.model_dump(mode="json", exclude_none=True)
+    request_hash = body_hash(payload)
+
+    async def produce() -> tuple[int, dict[str, Any]]:
+        row = await _load(request, referral_id)
+        if row is None:
+            raise Problem(404, "Not found", f"No referral {referral_id}.")
+        handle = temporal.get_workflow_handle(workflow_id(referral_id))
+        update_id = (
+            f"{update_name}-{key_digest(caller, idempotency_key)[:32]}" if idempotency_key else None
+        )
+        try:
+            referral: Referral = await handle.execute_update(
+                update_name,
+                CommandEnvelope(actor=caller, command=command),
+                id=update_id,
+                result_type=Referral,
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise _problem_from_update(exc) from exc
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                snapshot = Referral.model_validate(row.snapshot)
+                raise Problem(
+                    409,
+                    "Command not allowed now",
+                    f"The referral is {snapshot.status.value}: nothing more can happen to it.",
+                    type_="illegal-transition",
+                    current_status=snapshot.status.value,
+                    allowed_commands=[],
+                ) from exc
+            raise
+        return 200, referral_read(referral).model_dump(mode="json")
+
+    return await idempotent(
+        request.state.sessionmaker,
+        client_id=caller,
+        key=idempotency_key,
+        method="POST",
+        path=request.url.path,
+        request_hash=request_hash,
+        produce=produce,
+    )
+
+
+def _register_command(path: str, model: type[Any]) -> None:
+    update_name = path.replace("-", "_")
+    doc = (model.__doc__ or "").strip()
+    has_required = any(f.is_required() for f in model.model_fields.values())
+
+    async def endpoint(
+        request: Request,
+        referral_id: ReferralId,
+        temporal: TemporalDep,
+        idempotency_key: IdempotencyKey = None,
+        body: Any = None,
+    ) -> Any:
+        command = body if body is not None else model()
+        return await send_command(
+            request, temporal, referral_id, update_name, command, idempotency_key
+        )
+
+    endpoint.__annotations__["body"] = (
+        Annotated[model, Body()] if has_required else Annotated[model | None, Body()]
+    )
+    router.add_api_route(
+        f"/{{referral_id}}/{path}",
+        endpoint,
+        methods=["POST"],
+        response_model=ReferralRead,
+        summary=doc.splitlines()[0] if doc else path,
+        description=doc,
+        name=f"command_{update_name}",
+        responses={
+            404: {"description": "Unknown referral."},
+            409: {"description": "Not legal in the referral's current state (says what is)."},
+            422: {"description": "Invalid command (problem+json naming each field)."},
+        },
+    )
+
+
+for _path, _model in COMMAND_MODELS.items():
+    _register_command(_path, _model)

@@ -1,0 +1,206 @@
+"""What the API returns: ``ReferralRead`` and friends, built from the domain ``Referral``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.domain import transitions as tr
+from models.domain.referral import (
+    Agreement,
+    Certificate,
+    CertificateKind,
+    DisagreementResolutionReferralCreate,
+    MediationReferralCreate,
+    Meeting,
+    Notice,
+    Outcome,
+    PartyAnswer,
+    PartyKind,
+    Referral,
+    Route,
+    Status,
+)
+from models.domain.summary import any_breach, next_due
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class DeadlineRead(Read):
+    rule: str = Field(description="RULES.md id, e.g. DL-03.")
+    description: str
+    responsible: str
+    due_on: date
+    state: Literal["open", "met", "breached", "not_applicable"]
+    met_on: date | None = None
+    breached: bool = False
+
+
+class CertificateRead(Read):
+    number: str
+    kind: CertificateKind
+    issued_on: date
+    due_on: date
+    on_time: bool
+    appeal_deadline: date | None
+    section_i_note: str | None = None
+
+
+class PartyRead(Read):
+    id: str
+    kind: PartyKind
+    organisation: str
+    role: str | None
+    answer: PartyAnswer = Field(
+        description="required (LA/ICB in Mediation: cannot decline), pending, accepted, "
+        "declined, no_response (silent past the response deadline)."
+    )
+    answered_on: date | None = None
+    reason: str | None = None
+    asked_on: date | None = None
+    reminded_on: date | None = None
+
+
+class NextDeadline(Read):
+    name: str
+    due_on: date
+
+
+class ReferralRead(Read):
+    id: str
+    route: Route
+    status: Status
+    version: int = Field(description="Increases with every change.")
+    local_authority: str
+    received_on: date
+    created_at: datetime
+    certificate_required: bool = Field(
+        description="Whether a mediation certificate is needed to appeal. Never on "
+        "Disagreement Resolution; not for a Section I-only dispute."
+    )
+    certificate_policy: str = Field(description="The certificate rule for this referral, in words.")
+    notices: list[Notice]
+    deadlines: dict[str, DeadlineRead]
+    next_deadline: NextDeadline | None
+    breached: bool
+    certificate: CertificateRead | None = Field(description="The first certificate, if any.")
+    certificates: list[CertificateRead]
+    appeal_deadline: date | None = Field(
+        description="DL-09: last day to appeal to the Tribunal (by 17:00), from the first "
+        "certificate; on the facts so far until one is issued."
+    )
+    parties: list[PartyRead]
+    meetings: list[Meeting]
+    agreement: Agreement | None
+    actioned_on: date | None
+    information_session_on: date | None
+    mediation_requested_on: date | None
+    declined_on: date | None
+    withdrawn_on: date | None
+    closed_on: date | None
+    outcome: Outcome | None
+    closure_reason: str | None
+    allowed_commands: list[str] = Field(description="Commands legal now (path segments).")
+    details: MediationReferralCreate | DisagreementResolutionReferralCreate = Field(
+        description="What was referred (personal data)."
+    )
+
+
+def _deadline_state(
+    rule_open: bool, met_on: date | None, breached: bool
+) -> Literal["open", "met", "breached", "not_applicable"]:
+    if breached:
+        return "breached"
+    if met_on is not None:
+        return "met"
+    return "open" if rule_open else "not_applicable"
+
+
+def _certificate(c: Certificate) -> CertificateRead:
+    return CertificateRead(
+        number=c.number,
+        kind=c.kind,
+        issued_on=c.issued_on,
+        due_on=c.due_on,
+        on_time=c.on_time,
+        appeal_deadline=c.appeal_deadline,
+        section_i_note=c.section_i_note,
+    )
+
+
+def certificate_policy(referral: Referral) -> str:
+    if referral.route is Route.DISAGREEMENT_RESOLUTION:
+        return (
+            "Disagreement Resolution never issues a mediation certificate; it does not affect "
+            "any right of appeal."
+        )
+    if referral.certificate_required:
+        return (
+            "A mediation certificate is issued within 3 working days when the family declines "
+            "mediation or after a meeting that leaves issues unresolved, and automatically when "
+            "no meeting has been held within 30 days of the LA being told."
+        )
+    return "No mediation certificate is needed to appeal this dispute."
+
+
+def referral_read(referral: Referral) -> ReferralRead:
+    due = next_due(referral)
+    return ReferralRead(
+        id=referral.id,
+        route=referral.route,
+        status=referral.status,
+        version=referral.version,
+        local_authority=referral.local_authority,
+        received_on=referral.received_on,
+        created_at=referral.created_at,
+        certificate_required=referral.certificate_required,
+        certificate_policy=certificate_policy(referral),
+        notices=list(referral.notices),
+        deadlines={
+            name: DeadlineRead(
+                rule=d.rule,
+                description=d.description,
+                responsible=d.responsible,
+                due_on=d.due_on,
+                state=_deadline_state(not d.waived, d.met_on, d.breached),
+                met_on=d.met_on,
+                breached=d.breached,
+            )
+            for name, d in sorted(referral.deadlines.items(), key=lambda kv: kv[1].due_on)
+        },
+        next_deadline=NextDeadline(name=due[0], due_on=due[1]) if due else None,
+        breached=any_breach(referral),
+        certificate=_certificate(referral.certificates[0]) if referral.certificates else None,
+        certificates=[_certificate(c) for c in referral.certificates],
+        appeal_deadline=referral.appeal_deadline,
+        parties=[
+            PartyRead(
+                id=p.id,
+                kind=p.party.kind,
+                organisation=p.party.organisation,
+                role=p.party.role,
+                answer=p.answer,
+                answered_on=p.answered_on,
+                reason=p.reason,
+                asked_on=p.asked_on,
+                reminded_on=p.reminded_on,
+            )
+            for p in referral.parties
+        ],
+        meetings=list(referral.meetings),
+        agreement=referral.agreement,
+        actioned_on=referral.actioned_on,
+        information_session_on=referral.information_session_on,
+        mediation_requested_on=referral.mediation_requested_on,
+        declined_on=referral.declined_on,
+        withdrawn_on=referral.withdrawn_on,
+        closed_on=referral.closed_on,
+        outcome=referral.outcome,
+        closure_reason=referral.closure_reason,
+        allowed_commands=[c.replace("_", "-") for c in tr.allowed_commands(referral)],
+        details=referral.request,
+    )

@@ -1,0 +1,246 @@
+"""Commands a back office sends to a referral (``POST /v1/referrals/{id}/{command}``).
+
+Each is a frozen model; the HTTP body is exactly the model. Facts carry the date they
+happened (``on``, default today in Europe/London; never in the future, never before the
+referral was received): every deadline runs from the fact's date, not the request's.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, HttpUrl, model_validator
+
+from models.domain.referral import (
+    ActionKind,
+    Identifier,
+    MeetingOutcome,
+    ShortText,
+    Strict,
+    Text,
+    VenueKind,
+)
+
+OnDate = Annotated[
+    date | None,
+    Field(
+        default=None,
+        description="The date it happened (default today, Europe/London). Never in the future, "
+        "never before the referral was received.",
+    ),
+]
+
+
+class Answer(StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class Action(Strict):
+    """The provider has actioned the referral (service level DL-13: 5 working days)."""
+
+    command: Literal["action"] = "action"
+    on: OnDate = None
+
+
+class InformationSession(Strict):
+    """The Mediation Information and Awareness Session was held (reg 33 contact)."""
+
+    command: Literal["information_session"] = "information_session"
+    on: OnDate = None
+
+
+class DeclineMediation(Strict):
+    """The family told the provider it does not want mediation: certificate in 3 WD (DL-02)."""
+
+    command: Literal["decline_mediation"] = "decline_mediation"
+    on: OnDate = None
+
+
+class RequestMediation(Strict):
+    """The family wants mediation; the LA has been told: the 30-day clock starts (DL-03)."""
+
+    command: Literal["request_mediation"] = "request_mediation"
+    on: OnDate = None
+    issues: tuple[Text, ...] = Field(default=(), description="Mediation issues, if new.")
+
+
+class LaUnableToArrange(Strict):
+    """The LA told the provider it cannot arrange mediation in 30 days (DL-08 trigger)."""
+
+    command: Literal["la_unable_to_arrange"] = "la_unable_to_arrange"
+    on: OnDate = None
+
+
+class PartyResponse(Strict):
+    """A party says whether it will take part (Disagreement Resolution)."""
+
+    command: Literal["party_response"] = "party_response"
+    party_id: Identifier
+    answer: Answer
+    reason: Text | None = Field(default=None, description="Required when declining.")
+    on: OnDate = None
+
+    @model_validator(mode="after")
+    def _reason_for_decline(self) -> PartyResponse:
+        if self.answer is Answer.DECLINED and not self.reason:
+            raise ValueError("reason: give the party's reason for declining")
+        return self
+
+
+class RemoteVenue(Strict):
+    kind: Literal[VenueKind.REMOTE] = VenueKind.REMOTE
+    video_link: HttpUrl | None = Field(
+        default=None, description="Zoom/Teams link; may be sent later with the invitation."
+    )
+
+
+class InPersonVenue(Strict):
+    kind: Literal[VenueKind.IN_PERSON]
+    venue_id: Identifier = Field(description="A neutral venue from /v1/venues.")
+
+
+VenueChoice = Annotated[RemoteVenue | InPersonVenue, Field(discriminator="kind")]
+
+
+class BookMeeting(Strict):
+    """Book the meeting: an independent SEND-trained mediator, a venue, a time, notice."""
+
+    command: Literal["book_meeting"] = "book_meeting"
+    mediator_id: Identifier
+    starts_at: AwareDatetime = Field(description="Start, RFC 3339 with offset.")
+    duration_minutes: int = Field(
+        default=150, ge=30, le=480, description="Usually 2–3 hours (DL-15)."
+    )
+    venue: VenueChoice = RemoteVenue()
+    notice_given_on: date | None = Field(
+        default=None, description="When the family was told date and place (default today)."
+    )
+    short_notice_consented: bool | None = Field(
+        default=None,
+        description="The family agrees to less than 5 working days' notice (DL-06); default "
+        "from the referral's preferences.",
+    )
+    attendees: tuple[Identifier, ...] | None = Field(
+        default=None, description="Party ids to invite; default every party taking part."
+    )
+    after_deadline_acknowledged: bool = Field(
+        default=False,
+        description="Book after the 30-day date anyway (the deemed certificate still issues).",
+    )
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.duration_minutes)
+
+
+class CancelMeeting(Strict):
+    """Any party may cancel; the meeting can then be rebooked."""
+
+    command: Literal["cancel_meeting"] = "cancel_meeting"
+    cancelled_by: ShortText = Field(description="'family', 'provider', 'mediator' or a party id.")
+    reason: Text
+    on: OnDate = None
+
+
+class ActionDraft(Strict):
+    id: Identifier | None = Field(default=None, description="Assigned (action-1…) if omitted.")
+    description: Text
+    owner: Identifier = Field(description="Party id responsible.")
+    kind: ActionKind = Field(
+        description="What the action requires; sets the legal deadline (regs 42/44). Use "
+        "agreed_date with due_on for a date the parties agreed in writing (and always on DR)."
+    )
+    due_on: date | None = Field(default=None, description="Required for agreed_date.")
+
+    @model_validator(mode="after")
+    def _due_for_agreed_date(self) -> ActionDraft:
+        if self.kind is ActionKind.AGREED_DATE and self.due_on is None:
+            raise ValueError("due_on: an agreed_date action needs the date the parties agreed")
+        return self
+
+
+class RecordMeeting(Strict):
+    """The meeting was held: outcome, what was settled, what stays open for appeal."""
+
+    command: Literal["record_meeting"] = "record_meeting"
+    held_on: date | None = Field(default=None, description="Default today.")
+    outcome: MeetingOutcome
+    settled_issues: tuple[Text, ...] = ()
+    open_issues: tuple[Text, ...] = Field(
+        default=(), description="Issues still in dispute: they remain open for appeal."
+    )
+    agreed_actions: tuple[ActionDraft, ...] = ()
+
+    @model_validator(mode="after")
+    def _outcome_consistent(self) -> RecordMeeting:
+        if self.outcome is MeetingOutcome.PARTIAL_AGREEMENT and (
+            not self.settled_issues or not self.open_issues
+        ):
+            raise ValueError(
+                "partial_agreement: list both settled_issues and open_issues "
+                "(the open ones remain open for appeal)"
+            )
+        if self.outcome is MeetingOutcome.NO_AGREEMENT and self.agreed_actions:
+            raise ValueError("agreed_actions: none can be agreed with no_agreement")
+        if self.outcome is not MeetingOutcome.NO_AGREEMENT and not self.agreed_actions:
+            raise ValueError("agreed_actions: record the actions the parties agreed")
+        return self
+
+
+class SignAgreement(Strict):
+    """The written agreement is signed by all parties: agreed actions are now tracked."""
+
+    command: Literal["sign_agreement"] = "sign_agreement"
+    on: OnDate = None
+    signatories: tuple[Identifier, ...] = Field(
+        min_length=1, description="Party ids who signed ('family' for the parent or YP)."
+    )
+
+
+class CompleteAction(Strict):
+    command: Literal["complete_action"] = "complete_action"
+    action_id: Identifier
+    on: OnDate = None
+
+
+class Withdraw(Strict):
+    """The family withdraws the referral: it closes, and nothing more happens."""
+
+    command: Literal["withdraw"] = "withdraw"
+    on: OnDate = None
+    reason: Text | None = None
+
+
+Command = Annotated[
+    Action
+    | InformationSession
+    | DeclineMediation
+    | RequestMediation
+    | LaUnableToArrange
+    | PartyResponse
+    | BookMeeting
+    | CancelMeeting
+    | RecordMeeting
+    | SignAgreement
+    | CompleteAction
+    | Withdraw,
+    Field(discriminator="command"),
+]
+
+COMMAND_MODELS: dict[str, type[Strict]] = {
+    "action": Action,
+    "information-session": InformationSession,
+    "decline-mediation": DeclineMediation,
+    "request-mediation": RequestMediation,
+    "la-unable-to-arrange": LaUnableToArrange,
+    "party-response": PartyResponse,
+    "book-meeting": BookMeeting,
+    "cancel-meeting": CancelMeeting,
+    "record-meeting": RecordMeeting,
+    "sign-agreement": SignAgreement,
+    "complete-action": CompleteAction,
+    "withdraw": Withdraw,
+}

@@ -1,0 +1,556 @@
+"""What a referral is: intake, parties, meetings, certificates, agreements and its live state.
+
+Pure pydantic models (stdlib + pydantic only). Enum values are stable lowercase strings:
+they are stored in workflow histories and in the database, so never rename one.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Identifier = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+]
+
+
+class Strict(BaseModel):
+    """Input models: unknown fields are refused, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Route(StrEnum):
+    MEDIATION = "mediation"
+    DISAGREEMENT_RESOLUTION = "disagreement_resolution"
+
+
+class ReferrerRole(StrEnum):
+    PARENT = "parent"
+    YOUNG_PERSON = "young_person"
+    ALTERNATIVE_PERSON = "alternative_person"
+
+
+class DecisionType(StrEnum):
+    """The EHC decision being disputed (RULES.md §2 rows M1–M11)."""
+
+    REFUSAL_TO_ASSESS = "refusal_to_assess"
+    REFUSAL_TO_REASSESS = "refusal_to_reassess"
+    REFUSAL_TO_ISSUE = "refusal_to_issue"
+    REFUSAL_TO_AMEND = "refusal_to_amend"
+    CEASE_TO_MAINTAIN = "cease_to_maintain"
+    PLAN_CONTENTS = "plan_contents"
+
+
+class PlanSection(StrEnum):
+    B = "B"
+    C = "C"
+    D = "D"
+    F = "F"
+    G = "G"
+    H1 = "H1"
+    H2 = "H2"
+    I = "I"  # noqa: E741  (the EHCP's own name for the section)
+
+
+APPEALABLE_SECTIONS = frozenset({PlanSection.B, PlanSection.F, PlanSection.I})
+HEALTH_SECTIONS = frozenset({PlanSection.C, PlanSection.G})
+SOCIAL_CARE_SECTIONS = frozenset({PlanSection.D, PlanSection.H1, PlanSection.H2})
+
+
+class DisagreementType(StrEnum):
+    """Disagreement Resolution (RULES.md §2 rows D1–D3; the seed's three bullets)."""
+
+    SEN_PROVISION = "sen_provision"
+    CARRYING_OUT_DUTIES = "carrying_out_duties"
+    HEALTH_OR_SOCIAL_CARE = "health_or_social_care"
+
+
+class ContactMethod(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    POST = "post"
+
+
+class PartyKind(StrEnum):
+    LOCAL_AUTHORITY = "local_authority"
+    ICB = "icb"
+    SCHOOL = "school"
+    NURSERY = "nursery"
+    COLLEGE = "college"
+    HEALTH_PROFESSIONAL = "health_professional"
+    SOCIAL_CARE = "social_care"
+    PROFESSIONAL = "professional"
+    OTHER = "other"
+
+
+class VenueKind(StrEnum):
+    REMOTE = "remote"
+    IN_PERSON = "in_person"
+
+
+class Status(StrEnum):
+    AWAITING_INFORMATION_SESSION = "awaiting_information_session"
+    AWAITING_FAMILY_DECISION = "awaiting_family_decision"
+    AWAITING_PARTY_RESPONSES = "awaiting_party_responses"
+    ARRANGING_MEETING = "arranging_meeting"
+    MEETING_BOOKED = "meeting_booked"
+    AGREEMENT_AWAITING_SIGNATURE = "agreement_awaiting_signature"
+    TRACKING_ACTIONS = "tracking_actions"
+    CLOSED = "closed"
+
+
+class Outcome(StrEnum):
+    """Why a referral closed."""
+
+    DECLINED_MEDIATION = "declined_mediation"
+    NO_AGREEMENT = "no_agreement"
+    PARTIAL_AGREEMENT = "partial_agreement"
+    AGREEMENT = "agreement"
+    WITHDRAWN = "withdrawn"
+    PARTIES_DECLINED = "parties_declined"
+    NO_MEETING = "no_meeting"
+
+
+class MeetingOutcome(StrEnum):
+    AGREEMENT = "agreement"
+    PARTIAL_AGREEMENT = "partial_agreement"
+    NO_AGREEMENT = "no_agreement"
+
+
+class CertificateKind(StrEnum):
+    DECLINED_MEDIATION = "declined_mediation"
+    AFTER_MEDIATION = "after_mediation"
+    DEEMED = "deemed"
+
+
+class PartyAnswer(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    NO_RESPONSE = "no_response"
+    REQUIRED = "required"  # Mediation: the LA (and ICB) must attend and cannot decline
+
+
+class ActionKind(StrEnum):
+    """What an agreed action requires: sets its deadline (RULES.md §3.3, DL-10–DL-12)."""
+
+    NON_APPEALABLE = "non_appealable"  # DL-10: 2 weeks
+    ICB_NOTIFY_LA = "icb_notify_la"  # DL-11: 1 week
+    CEASE_PLAN = "cease_plan"  # reg 44(2)(a): immediately
+    ASSESS_NOTIFY = "assess_notify"  # reg 44(2)(b): 2 weeks
+    ASSESS_NOT_NECESSARY = "assess_not_necessary"  # reg 44(2)(b): 10 weeks
+    ASSESS_FINAL_PLAN = "assess_final_plan"  # reg 44(2)(b): 14 weeks
+    MAKE_PLAN_DRAFT = "make_plan_draft"  # reg 44(2)(c): 5 weeks
+    MAKE_PLAN_FINAL = "make_plan_final"  # reg 44(2)(c): 11 weeks
+    RECONSIDER = "reconsider"  # reg 44(2)(d): 2 weeks
+    AMEND_PLAN = "amend_plan"  # reg 44(2)(e): 5 weeks
+    AMEND_SCHOOL = "amend_school"  # reg 44(2)(f): 2 weeks
+    CONTINUE_TO_MAINTAIN = "continue_to_maintain"  # reg 44(2)(g): immediately
+    AGREED_DATE = "agreed_date"  # DL-12x / DR: the parties' own date, given as due_on
+
+
+# --------------------------------------------------------------------------- intake
+
+
+class Contact(Strict):
+    name: ShortText = Field(description="Who to contact (personal data).")
+    email: EmailStr | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{6,20}$")] | None = None
+    preferred: ContactMethod = ContactMethod.EMAIL
+    postal_address: Text | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        wanted = {
+            ContactMethod.EMAIL: self.email,
+            ContactMethod.PHONE: self.phone,
+            ContactMethod.POST: self.postal_address,
+        }[self.preferred]
+        if wanted is None:
+            raise ValueError(f"preferred contact is {self.preferred.value} but none was given")
+        return self
+
+
+class Referrer(Strict):
+    role: ReferrerRole = Field(
+        description="parent (of a child), young_person (over compulsory school age, under 25, "
+        "acting in their own name) or alternative_person (for a young person lacking capacity)."
+    )
+    contact: Contact
+    relationship_to_child: ShortText | None = Field(
+        default=None, description="e.g. mother, carer (parent or alternative person)."
+    )
+
+
+class Child(Strict):
+    name: ShortText = Field(description="The child's or young person's name (personal data).")
+    date_of_birth: date = Field(description="Used for the compulsory-school-age and 25 checks.")
+
+
+class Party(Strict):
+    """Someone the referral is with, or who is invited (organisation, role, contact)."""
+
+    id: Identifier | None = Field(
+        default=None, description="Your id for this party; assigned (party-1…) if omitted."
+    )
+    kind: PartyKind
+    organisation: ShortText
+    role: ShortText | None = Field(default=None, description="e.g. SENCO, SEN officer.")
+    contact: Contact
+
+
+class Supporter(Strict):
+    name: ShortText
+    relationship: ShortText = Field(description="e.g. friend, family member, advocate, lawyer.")
+    contact: Contact | None = None
+
+
+class Decision(Strict):
+    type: DecisionType
+    letter_date: date = Field(description="The date on the decision letter.")
+    sent_date: date | None = Field(
+        default=None,
+        description="When the notice was sent, if known: deadlines run from the earlier of "
+        "letter and sent dates, never from receipt (RULES.md A2).",
+    )
+    sections: tuple[PlanSection, ...] = Field(
+        default=(), description="Plan sections disputed (required for plan_contents)."
+    )
+
+    @property
+    def decision_date(self) -> date:
+        return min(self.letter_date, self.sent_date) if self.sent_date else self.letter_date
+
+    @model_validator(mode="after")
+    def _sections_fit_type(self) -> Decision:
+        if self.type is DecisionType.PLAN_CONTENTS and not self.sections:
+            raise ValueError("sections: list the plan sections disputed for plan_contents")
+        if len(set(self.sections)) != len(self.sections):
+            raise ValueError("sections: each section once")
+        return self
+
+
+class Preferences(Strict):
+    venue: VenueKind = VenueKind.REMOTE
+    reasonable_adjustments: Text | None = Field(
+        default=None, description="Anything the provider should arrange (personal data)."
+    )
+    consents_to_short_notice: bool = Field(
+        default=False,
+        description="The family agrees to less than 5 working days' notice of a meeting (DL-06).",
+    )
+    interpreter_language: ShortText | None = None
+
+
+class _ReferralCommon(Strict):
+    received_on: date | None = Field(
+        default=None,
+        description="When the provider received the referral (default today, Europe/London). "
+        "Never in the future.",
+    )
+    local_authority: Identifier = Field(description="The council's code, e.g. E10000015.")
+    referrer: Referrer
+    child: Child
+    preferences: Preferences = Preferences()
+    supporter: Supporter | None = None
+    invitees: tuple[Party, ...] = Field(
+        default=(),
+        description="People the family suggests should attend (e.g. SENCO, class teacher).",
+    )
+
+
+class MediationReferralCreate(_ReferralCommon):
+    route: Literal[Route.MEDIATION]
+    decision: Decision
+    health_care_in_issue: bool = False
+    social_care_in_issue: bool = False
+    health_provision_sought: Text | None = Field(
+        default=None,
+        description="Where the issues include missing health provision: what is sought "
+        "(reg 32(e)). Required when health care provision is in issue.",
+    )
+    mediation_issues: tuple[Text, ...] = Field(
+        default=(), description="The matters to mediate (reg 32(e))."
+    )
+    local_authority_contact: Party = Field(
+        description="The LA's contact: the LA must attend with a decision maker."
+    )
+    icbs: tuple[Party, ...] = Field(
+        default=(), description="Each ICB concerned (required when health care is in issue)."
+    )
+    linked_referral_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> MediationReferralCreate:
+        sections = set(self.decision.sections)
+        if sections & HEALTH_SECTIONS and not self.health_care_in_issue:
+            raise ValueError(
+                "health_care_in_issue: sections C or G are disputed, so health care provision "
+                "is in issue; set health_care_in_issue to true"
+            )
+        if sections & SOCIAL_CARE_SECTIONS and not self.social_care_in_issue:
+            raise ValueError(
+                "social_care_in_issue: sections D or H1/H2 are disputed, so social care "
+                "provision is in issue; set social_care_in_issue to true"
+            )
+        if self.health_care_in_issue and not self.icbs:
+            raise ValueError(
+                "icbs: health care provision is in issue, so the ICB must be named and told "
+                "within 3 working days (DL-04)"
+            )
+        if self.health_care_in_issue and not self.health_provision_sought:
+            raise ValueError(
+                "health_provision_sought: say what health care provision is sought (reg 32(e))"
+            )
+        if self.local_authority_contact.kind is not PartyKind.LOCAL_AUTHORITY:
+            raise ValueError("local_authority_contact: kind must be local_authority")
+        if any(icb.kind is not PartyKind.ICB for icb in self.icbs):
+            raise ValueError("icbs: every entry must have kind icb")
+        return self
+
+    @property
+    def section_i_only(self) -> bool:
+        return self.decision.type is DecisionType.PLAN_CONTENTS and set(self.decision.sections) == {
+            PlanSection.I
+        }
+
+    @property
+    def health_or_social_care_only(self) -> bool:
+        """Rows M9/M10: only health and/or social care sections, nothing appealable."""
+        sections = set(self.decision.sections)
+        return (
+            self.decision.type is DecisionType.PLAN_CONTENTS
+            and bool(sections)
+            and not sections & APPEALABLE_SECTIONS
+        )
+
+    @property
+    def health_only(self) -> bool:
+        """Row M9: the ICB arranges (DL-05), not the LA."""
+        return self.health_or_social_care_only and set(self.decision.sections) <= HEALTH_SECTIONS
+
+    @property
+    def certificate_required(self) -> bool:
+        """A certificate is needed to appeal (RULES.md §2): not for I-only, not for H/SC-only."""
+        return not (self.section_i_only or self.health_or_social_care_only)
+
+
+class DisagreementResolutionReferralCreate(_ReferralCommon):
+    route: Literal[Route.DISAGREEMENT_RESOLUTION]
+    disagreement_type: DisagreementType
+    has_ehc_plan: bool = Field(default=False, description="No EHC plan is needed for DR.")
+    parties: tuple[Party, ...] = Field(
+        min_length=1, description="The parties the disagreement is with; each is asked to agree."
+    )
+    issues: tuple[Text, ...] = Field(default=(), description="What the disagreement is about.")
+    appealable_decision: DecisionType | None = Field(
+        default=None,
+        description="If the disagreement is really about an appealable EHC decision, say which: "
+        "such a dispute belongs to Mediation and is refused here with a pointer to it.",
+    )
+    linked_referral_id: Identifier | None = None
+
+
+ReferralCreate = Annotated[
+    MediationReferralCreate | DisagreementResolutionReferralCreate,
+    Field(discriminator="route"),
+]
+
+
+# --------------------------------------------------------------------------- state
+
+
+class Notice(BaseModel):
+    """Something the caller must see: a flag that is never silent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+
+
+class Deadline(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rule: str = Field(description="RULES.md id, e.g. DL-03.")
+    due_on: date
+    description: str
+    responsible: str
+    met_on: date | None = None
+    breached: bool = False
+    waived: bool = Field(default=False, description="No longer applies (e.g. case withdrawn).")
+
+    @property
+    def open(self) -> bool:
+        return self.met_on is None and not self.breached and not self.waived
+
+
+class Certificate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    number: str
+    kind: CertificateKind
+    issued_on: date
+    due_on: date
+    on_time: bool
+    appeal_deadline: date | None = Field(
+        default=None, description="DL-09 computed from the first certificate."
+    )
+    section_i_note: str | None = None
+
+
+class Venue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: VenueKind
+    venue_id: str | None = None
+    name: str | None = None
+    address: str | None = None
+    video_link: str | None = None
+    accessibility: str | None = None
+
+
+class MediatorSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    send_trained: bool
+    accreditation: str | None = None
+
+
+class MeetingStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    HELD = "held"
+
+
+class Meeting(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    mediator: MediatorSummary
+    starts_at: datetime
+    ends_at: datetime
+    venue: Venue
+    notice_given_on: date
+    short_notice_consented: bool
+    attendees: tuple[str, ...] = Field(description="Party ids invited to attend.")
+    status: MeetingStatus = MeetingStatus.BOOKED
+    cancelled_on: date | None = None
+    cancelled_by: str | None = None
+    cancellation_reason: str | None = None
+    held_on: date | None = None
+    outcome: MeetingOutcome | None = None
+
+
+class AgreedAction(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    description: str
+    owner: str = Field(description="Party id responsible for the action.")
+    kind: ActionKind
+    due_on: date | None = None
+    completed_on: date | None = None
+    reminded_on: date | None = None
+    breached: bool = False
+
+
+class Agreement(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    recorded_on: date
+    settled_issues: tuple[str, ...] = ()
+    open_issues: tuple[str, ...] = ()
+    actions: tuple[AgreedAction, ...] = ()
+    signed_on: date | None = None
+    signatories: tuple[str, ...] = ()
+
+
+class PartyState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    party: Party
+    answer: PartyAnswer = PartyAnswer.PENDING
+    answered_on: date | None = None
+    reason: str | None = None
+    asked_on: date | None = None
+    reminded_on: date | None = None
+
+    @property
+    def id(self) -> str:
+        assert self.party.id is not None
+        return self.party.id
+
+
+class Referral(BaseModel):
+    """The whole referral as the workflow holds it; the API's ``ReferralRead`` is built from it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    route: Route
+    status: Status
+    version: int = 0
+    local_authority: str
+    received_on: date
+    created_at: datetime
+    request: MediationReferralCreate | DisagreementResolutionReferralCreate = Field(
+        discriminator="route"
+    )
+    certificate_required: bool
+    notices: tuple[Notice, ...] = ()
+    deadlines: dict[str, Deadline] = Field(default_factory=dict)
+    certificates: tuple[Certificate, ...] = ()
+    appeal_deadline: date | None = None
+    parties: tuple[PartyState, ...] = ()
+    meetings: tuple[Meeting, ...] = ()
+    agreement: Agreement | None = None
+    actioned_on: date | None = None
+    information_session_on: date | None = None
+    mediation_requested_on: date | None = None
+    declined_on: date | None = None
+    withdrawn_on: date | None = None
+    closed_on: date | None = None
+    outcome: Outcome | None = None
+    closure_reason: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.status is Status.CLOSED
+
+    @property
+    def certificate(self) -> Certificate | None:
+        return self.certificates[0] if self.certificates else None
+
+    @property
+    def current_meeting(self) -> Meeting | None:
+        for meeting in reversed(self.meetings):
+            if meeting.status is MeetingStatus.BOOKED:
+                return meeting
+        return None
+
+    @property
+    def held_meeting(self) -> Meeting | None:
+        for meeting in self.meetings:
+            if meeting.status is MeetingStatus.HELD:
+                return meeting
+        return None
+
+    def party(self, party_id: str) -> PartyState | None:
+        return next((p for p in self.parties if p.id == party_id), None)
+
+    def next_deadline(self) -> tuple[str, Deadline] | None:
+        open_ = [(name, d) for name, d in self.deadlines.items() if d.open]
+        return min(open_, key=lambda item: (item[1].due_on, item[0])) if open_ else None
+
+    @property
+    def breached(self) -> bool:
+        return any(d.breached for d in self.deadlines.values())

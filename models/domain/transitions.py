@@ -1,0 +1,1579 @@
+"""The referral state machine: which command is legal when, and what it changes.
+
+Pure and deterministic. ``decide()`` takes the referral, a command and a ``Context`` (today's
+London date, the bank holiday calendar, the actor, a number generator) and returns a
+``Decision``: the new referral, the effects to run (as data) and the audit events. ``tick()``
+applies everything the passage of time has made due (deadlines, the day-30 deemed
+certificate, reminders, consent deadlines). The workflow feeds both and runs the effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.domain import deadlines as dl
+from models.domain.clock import london_date
+from models.domain.commands import (
+    Action,
+    Answer,
+    BookMeeting,
+    CancelMeeting,
+    Command,
+    CompleteAction,
+    DeclineMediation,
+    InformationSession,
+    LaUnableToArrange,
+    PartyResponse,
+    RecordMeeting,
+    RequestMediation,
+    SignAgreement,
+    Withdraw,
+)
+from models.domain.referral import (
+    ActionKind,
+    AgreedAction,
+    Agreement,
+    Certificate,
+    CertificateKind,
+    Deadline,
+    DisagreementResolutionReferralCreate,
+    MediationReferralCreate,
+    MediatorSummary,
+    Meeting,
+    MeetingOutcome,
+    MeetingStatus,
+    Notice,
+    Outcome,
+    Party,
+    PartyAnswer,
+    PartyState,
+    PlanSection,
+    Referral,
+    ReferrerRole,
+    Route,
+    Status,
+    Venue,
+)
+
+FAMILY = "family"
+SYSTEM = "system"
+
+
+class Policy(BaseModel):
+    """Service levels and reminder timings (from the council's provider and settings)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    referral_action_working_days: int = Field(default=5, ge=1, le=30)
+    dr_response_working_days: int = Field(default=10, ge=1, le=60)
+    dr_reminder_working_days: int = Field(default=5, ge=1, le=60)
+    action_reminder_working_days: int = Field(default=3, ge=1, le=30)
+
+
+class IllegalTransition(Exception):
+    """The command is not legal in the referral's current state (HTTP 409)."""
+
+    def __init__(self, message: str, *, status: Status, allowed: Iterable[str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.allowed = tuple(allowed)
+
+
+class InvalidCommand(ValueError):
+    """The command is malformed for this referral (HTTP 422), e.g. a date in the future."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# ---------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Tell parties something (a notification activity; documents are separate effects)."""
+
+    template: str
+    recipients: tuple[str, ...]
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DispatchCertificate:
+    certificate: Certificate
+
+
+@dataclass(frozen=True)
+class DispatchInvitation:
+    meeting: Meeting
+
+
+@dataclass(frozen=True)
+class DispatchAgreement:
+    agreement: Agreement
+
+
+Effect = Notify | DispatchCertificate | DispatchInvitation | DispatchAgreement
+
+
+class Event(BaseModel):
+    """One entry of the audit timeline. ``data`` holds what changed, never free text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    on: date
+    actor: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    referral: Referral
+    effects: tuple[Effect, ...] = ()
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    today: date
+    cal: dl.HolidayCalendar
+    policy: Policy
+    actor: str = SYSTEM
+    new_number: Callable[[str], str] = lambda prefix: f"{prefix}-0"
+
+
+# ---------------------------------------------------------------------------- the table
+
+M = Route.MEDIATION
+D = Route.DISAGREEMENT_RESOLUTION
+S = Status
+
+LEGAL: Mapping[tuple[Route, Status], frozenset[str]] = {
+    (M, S.AWAITING_INFORMATION_SESSION): frozenset(
+        {"action", "information_session", "request_mediation", "withdraw"}
+    ),
+    (M, S.AWAITING_FAMILY_DECISION): frozenset(
+        {"action", "decline_mediation", "request_mediation", "withdraw"}
+    ),
+    (M, S.ARRANGING_MEETING): frozenset(
+        {"action", "book_meeting", "la_unable_to_arrange", "decline_mediation", "withdraw"}
+    ),
+    (M, S.MEETING_BOOKED): frozenset(
+        {
+            "action",
+            "cancel_meeting",
+            "record_meeting",
+            "la_unable_to_arrange",
+            "decline_mediation",
+            "withdraw",
+        }
+    ),
+    (M, S.AGREEMENT_AWAITING_SIGNATURE): frozenset({"action", "sign_agreement", "withdraw"}),
+    (M, S.TRACKING_ACTIONS): frozenset({"action", "complete_action", "withdraw"}),
+    (M, S.CLOSED): frozenset(),
+    (D, S.AWAITING_PARTY_RESPONSES): frozenset(
+        {"action", "party_response", "book_meeting", "withdraw"}
+    ),
+    (D, S.ARRANGING_MEETING): frozenset({"action", "party_response", "book_meeting", "withdraw"}),
+    (D, S.MEETING_BOOKED): frozenset({"action", "cancel_meeting", "record_meeting", "withdraw"}),
+    (D, S.AGREEMENT_AWAITING_SIGNATURE): frozenset({"action", "sign_agreement", "withdraw"}),
+    (D, S.TRACKING_ACTIONS): frozenset({"action", "complete_action", "withdraw"}),
+    (D, S.CLOSED): frozenset(),
+}
+
+
+def allowed_commands(referral: Referral) -> tuple[str, ...]:
+    """Commands legal now (the ``action`` command only until the provider has actioned)."""
+    legal = set(LEGAL[(referral.route, referral.status)])
+    if referral.actioned_on is not None:
+        legal.discard("action")
+    return tuple(sorted(legal))
+
+
+def _illegal(referral: Referral, message: str) -> IllegalTransition:
+    allowed = allowed_commands(referral)
+    hint = f"allowed now: {', '.join(allowed)}" if allowed else "nothing is allowed after closure"
+    return IllegalTransition(
+        f"{message} (referral is {referral.status.value}; {hint})",
+        status=referral.status,
+        allowed=allowed,
+    )
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _replace(referral: Referral, **changes: Any) -> Referral:
+    return referral.model_copy(update=changes)
+
+
+def _set_deadline(referral: Referral, name: str, deadline: Deadline) -> Referral:
+    return _replace(referral, deadlines={**referral.deadlines, name: deadline})
+
+
+def _meet(referral: Referral, name: str, on: date) -> tuple[Referral, list[Event]]:
+    deadline = referral.deadlines.get(name)
+    if deadline is None or not deadline.open:
+        return referral, []
+    met = deadline.model_copy(update={"met_on": on, "breached": on > deadline.due_on})
+    event_type = "deadline.met" if not met.breached else "deadline.missed"
+    event = Event(
+        type=event_type,
+        on=on,
+        actor=SYSTEM,
+        data={"deadline": name, "rule": deadline.rule, "due_on": deadline.due_on.isoformat()},
+    )
+    return _set_deadline(referral, name, met), [event]
+
+
+def _waive_open(referral: Referral) -> Referral:
+    return _replace(
+        referral,
+        deadlines={
+            name: d.model_copy(update={"waived": True}) if d.open else d
+            for name, d in referral.deadlines.items()
+        },
+    )
+
+
+def _status(referral: Referral, status: Status, on: date, actor: str) -> tuple[Referral, Event]:
+    event = Event(
+        type="referral.status_changed",
+        on=on,
+        actor=actor,
+        data={"from": referral.status.value, "to": status.value},
+    )
+    return _replace(referral, status=status), event
+
+
+def _close(
+    referral: Referral, outcome: Outcome, on: date, actor: str, reason: str
+) -> tuple[Referral, list[Event]]:
+    referral, changed = _status(_waive_open(referral), Status.CLOSED, on, actor)
+    referral = _replace(referral, outcome=outcome, closed_on=on, closure_reason=reason)
+    closed = Event(type="referral.closed", on=on, actor=actor, data={"outcome": outcome.value})
+    return referral, [changed, closed]
+
+
+def _fact_date(on: date | None, referral: Referral, today: date, name: str = "on") -> date:
+    when = on or today
+    if when > today:
+        raise InvalidCommand(
+            f"{name}: {when.isoformat()} is in the future (today is {today.isoformat()})",
+            field=name,
+        )
+    if when < referral.received_on:
+        raise InvalidCommand(
+            f"{name}: {when.isoformat()} is before the referral was received "
+            f"({referral.received_on.isoformat()})",
+            field=name,
+        )
+    return when
+
+
+def _mediation(referral: Referral) -> MediationReferralCreate:
+    assert isinstance(referral.request, MediationReferralCreate)
+    return referral.request
+
+
+def _everyone(referral: Referral) -> tuple[str, ...]:
+    return (FAMILY, *(p.id for p in referral.parties))
+
+
+def _taking_part(referral: Referral) -> tuple[str, ...]:
+    """Party ids expected at a meeting: required and accepting parties, and invitees."""
+    return tuple(
+        p.id
+        for p in referral.parties
+        if p.answer in (PartyAnswer.REQUIRED, PartyAnswer.ACCEPTED)
+        or (referral.route is Route.MEDIATION and p.answer is PartyAnswer.PENDING)
+    )
+
+
+def _appeal_deadline(referral: Referral, cal: dl.HolidayCalendar) -> date | None:
+    if referral.route is not Route.MEDIATION:
+        return None
+    request = _mediation(referral)
+    if request.health_or_social_care_only:
+        return None  # no Tribunal appeal (RULES.md §2 M9/M10)
+    first = referral.certificates[0].issued_on if referral.certificates else None
+    return dl.appeal_deadline(
+        request.decision.decision_date, first, request.section_i_only, cal
+    ).appeal_deadline
+
+
+def _issue_certificate(
+    referral: Referral,
+    kind: CertificateKind,
+    due_on: date,
+    deadline_name: str,
+    ctx: Context,
+) -> tuple[Referral, list[Effect], list[Event]]:
+    request = _mediation(referral)
+    issued_on = ctx.today
+    certificate = Certificate(
+        number=ctx.new_number("MC"),
+        kind=kind,
+        issued_on=issued_on,
+        due_on=due_on,
+        on_time=issued_on <= due_on,
+        section_i_note=(
+            "The appeal includes section I (the named school or placement): no certificate "
+            "is needed to appeal section I alone."
+            if PlanSection.I in request.decision.sections
+            else None
+        ),
+    )
+    referral = _replace(referral, certificates=(*referral.certificates, certificate))
+    appeal = _appeal_deadline(referral, ctx.cal)
+    certificate = certificate.model_copy(update={"appeal_deadline": appeal})
+    referral = _replace(
+        referral,
+        certificates=(*referral.certificates[:-1], certificate),
+        appeal_deadline=appeal,
+    )
+    if deadline_name not in referral.deadlines:
+        referral = _set_deadline(
+            referral,
+            deadline_name,
+            Deadline(
+                rule="DL-07" if kind is CertificateKind.AFTER_MEDIATION else "DL-02",
+                due_on=due_on,
+                description="Mediation certificate issued within 3 working days",
+                responsible="mediation provider",
+            ),
+        )
+    referral, met = _meet(referral, deadline_name, issued_on)
+    if appeal is not None:
+        referral = _set_deadline(
+            referral,
+            "appeal_deadline",
+            Deadline(
+                rule="DL-09",
+                due_on=appeal,
+                description="Last day to appeal to the SEND Tribunal (by 17:00)",
+                responsible="parent or young person",
+                waived=True,  # the family's deadline: shown, never marked breached
+            ),
+        )
+    event = Event(
+        type="certificate.issued",
+        on=issued_on,
+        actor=SYSTEM,
+        data={
+            "number": certificate.number,
+            "kind": kind.value,
+            "due_on": due_on.isoformat(),
+            "on_time": certificate.on_time,
+            "appeal_deadline": appeal.isoformat() if appeal else None,
+        },
+    )
+    return referral, [DispatchCertificate(certificate)], [*met, event]
+
+
+# ---------------------------------------------------------------------------- opening
+
+
+def assign_party_ids(parties: Iterable[Party], start: int = 1) -> tuple[Party, ...]:
+    out: list[Party] = []
+    taken = {p.id for p in parties if p.id}
+    n = start
+    for party in parties:
+        if party.id:
+            out.append(party)
+            continue
+        while f"party-{n}" in taken:
+            n += 1
+        taken.add(f"party-{n}")
+        out.append(party.model_copy(update={"id": f"party-{n}"}))
+    return tuple(out)
+
+
+def validate_intake(
+    request: MediationReferralCreate | DisagreementResolutionReferralCreate,
+    received_on: date,
+    today: date,
+) -> None:
+    """Rules that need today's date or cross-field facts; raises ``InvalidCommand``."""
+    if received_on > today:
+        raise InvalidCommand("received_on: must not be in the future", field="received_on")
+    dob = request.child.date_of_birth
+    if dob > received_on:
+        raise InvalidCommand(
+            "child.date_of_birth: after the date the referral was received",
+            field="child.date_of_birth",
+        )
+    status = dl.person_status(dob, received_on)
+    role = request.referrer.role
+    if status == "adult":
+        raise InvalidCommand(
+            "child.date_of_birth: the person was 25 or over when the referral was received; "
+            "SEND mediation and disagreement resolution cover children and young people under 25",
+            field="child.date_of_birth",
+        )
+    if role is ReferrerRole.YOUNG_PERSON and status != "young_person":
+        ends = dl.compulsory_school_age_ends(dob)
+        raise InvalidCommand(
+            "referrer.role: a young person refers in their own name only once over compulsory "
+            f"school age (which ends on {ends.isoformat()} for this date of birth); until then "
+            "the parent refers",
+            field="referrer.role",
+        )
+    if role is ReferrerRole.ALTERNATIVE_PERSON and status != "young_person":
+        raise InvalidCommand(
+            "referrer.role: an alternative person acts only for a young person (over compulsory "
+            "school age) who lacks capacity; for a child the parent refers",
+            field="referrer.role",
+        )
+    if role is ReferrerRole.PARENT and status == "young_person":
+        raise InvalidCommand(
+            "referrer.role: the child is over compulsory school age (ended "
+            f"{dl.compulsory_school_age_ends(dob).isoformat()}), so is a young person who "
+            "refers in their own name (or an alternative person if they lack capacity)",
+            field="referrer.role",
+        )
+    if isinstance(request, MediationReferralCreate):
+        decision = request.decision
+        if decision.letter_date > received_on:
+            raise InvalidCommand(
+                "decision.letter_date: after the date the referral was received",
+                field="decision.letter_date",
+            )
+        if decision.sent_date and decision.sent_date > received_on:
+            raise InvalidCommand(
+                "decision.sent_date: after the date the referral was received",
+                field="decision.sent_date",
+            )
+    ids = [p.id for p in _intake_parties(request) if p.id]
+    if len(ids) != len(set(ids)):
+        raise InvalidCommand("parties: party ids must be unique", field="parties")
+    if FAMILY in ids:
+        raise InvalidCommand(f"parties: the id '{FAMILY}' is reserved", field="parties")
+
+
+def _intake_parties(
+    request: MediationReferralCreate | DisagreementResolutionReferralCreate,
+) -> tuple[Party, ...]:
+    if isinstance(request, MediationReferralCreate):
+        return (request.local_authority_contact, *request.icbs, *request.invitees)
+    return (*request.parties, *request.invitees)
+
+
+def open_referral(
+    referral_id: str,
+    request: MediationReferralCreate | DisagreementResolutionReferralCreate,
+    *,
+    received_on: date,
+    created_at: datetime,
+    ctx: Context,
+) -> Decision:
+    """The referral as it stands on receipt, with its first deadlines and notifications."""
+    validate_intake(request, received_on, ctx.today)
+    parties = assign_party_ids(_intake_parties(request))
+    request = request.model_copy(update=_request_with_ids(request, parties))
+    notices: list[Notice] = []
+    deadlines: dict[str, Deadline] = {
+        "referral_actioned_by": Deadline(
+            rule="DL-13",
+            due_on=dl.add_working_days(
+                received_on, ctx.policy.referral_action_working_days, ctx.cal
+            ),
+            description="Provider actions the referral (service level)",
+            responsible="mediation provider",
+        )
+    }
+    effects: list[Effect] = []
+    party_states: list[PartyState]
+    if isinstance(request, MediationReferralCreate):
+        status = Status.AWAITING_INFORMATION_SESSION
+        certificate_required = request.certificate_required
+        decision_date = request.decision.decision_date
+        contact_by = dl.contact_mediation_adviser_by(decision_date)
+        late = received_on > contact_by
+        deadlines["contact_mediation_adviser_by"] = Deadline(
+            rule="DL-01",
+            due_on=contact_by,
+            description="Family contacts the mediation adviser (2 months from the decision)",
+            responsible="parent or young person",
+            met_on=None if late else received_on,
+            breached=late,
+        )
+        if late and certificate_required:
+            notices.append(
+                Notice(
+                    code="late_contact",
+                    message=(
+                        f"The mediation adviser was contacted on {received_on.isoformat()}, "
+                        f"after {contact_by.isoformat()} (2 months from the decision, DL-01). "
+                        "The referral goes ahead and a certificate can still be issued, but an "
+                        "appeal may need to ask the Tribunal for an extension of time "
+                        "(RULES.md A6)."
+                    ),
+                )
+            )
+        if request.section_i_only:
+            notices.append(
+                Notice(
+                    code="section_i_only",
+                    message=(
+                        "Only section I (the named school or placement) is disputed: no "
+                        "mediation certificate is needed to appeal to the Tribunal. "
+                        "Mediation is still available if the family wants it."
+                    ),
+                )
+            )
+        elif request.health_or_social_care_only:
+            notices.append(
+                Notice(
+                    code="no_tribunal_appeal",
+                    message=(
+                        "Only health and/or social care sections are disputed: these are not "
+                        "appealable to the Tribunal on their own, so no certificate is issued. "
+                        "Mediation is available; complaints go to the NHS or the council."
+                    ),
+                )
+            )
+        elif PlanSection.I in request.decision.sections:
+            notices.append(
+                Notice(
+                    code="section_i_included",
+                    message="Section I is disputed with other sections: a certificate is "
+                    "needed for the appeal (section I alone would not need one).",
+                )
+            )
+        party_states = [
+            PartyState(
+                party=p,
+                answer=(
+                    PartyAnswer.REQUIRED
+                    if p.kind.value in ("local_authority", "icb")
+                    else PartyAnswer.PENDING
+                ),
+            )
+            for p in parties
+        ]
+    else:
+        status = Status.AWAITING_PARTY_RESPONSES
+        certificate_required = False
+        if request.appealable_decision is not None:
+            raise InvalidCommand(
+                "route: a disagreement about an appealable EHC decision "
+                f"({request.appealable_decision.value}) belongs to Mediation, which gives the "
+                "family the certificate it needs to appeal; open a mediation referral instead",
+                field="route",
+            )
+        notices.append(
+            Notice(
+                code="no_certificate",
+                message="Disagreement Resolution never issues a mediation certificate; it does "
+                "not affect any right of appeal.",
+            )
+        )
+        other = {p.id for p in request.parties}
+        party_states = [
+            PartyState(party=p, asked_on=received_on if p.id in other else None) for p in parties
+        ]
+        deadlines["party_responses_due_by"] = Deadline(
+            rule="DR-CONSENT",
+            due_on=dl.add_working_days(received_on, ctx.policy.dr_response_working_days, ctx.cal),
+            description="Each party says whether it will take part (silence = not taking part)",
+            responsible="other parties",
+        )
+        effects.append(
+            Notify(
+                template="dr_consent_request",
+                recipients=tuple(p.id or "" for p in request.parties),
+                data={"respond_by": deadlines["party_responses_due_by"].due_on.isoformat()},
+            )
+        )
+    referral = Referral(
+        id=referral_id,
+        route=request.route,
+        status=status,
+        local_authority=request.local_authority,
+        received_on=received_on,
+        created_at=created_at,
+        request=request,
+        certificate_required=certificate_required,
+        notices=tuple(notices),
+        deadlines=deadlines,
+        parties=tuple(party_states),
+    )
+    referral = _replace(referral, appeal_deadline=_appeal_deadline(referral, ctx.cal))
+    events = [
+        Event(
+            type="referral.created",
+            on=received_on,
+            actor=ctx.actor,
+            data={
+                "route": request.route.value,
+                "status": status.value,
+                "local_authority": request.local_authority,
+                "notices": [n.code for n in notices],
+            },
+        )
+    ]
+    return Decision(referral, tuple(effects), tuple(events))
+
+
+def _request_with_ids(
+    request: MediationReferralCreate | DisagreementResolutionReferralCreate,
+    parties: tuple[Party, ...],
+) -> dict[str, Any]:
+    if isinstance(request, MediationReferralCreate):
+        n_icb = len(request.icbs)
+        return {
+            "local_authority_contact": parties[0],
+            "icbs": parties[1 : 1 + n_icb],
+            "invitees": parties[1 + n_icb :],
+        }
+    n = len(request.parties)
+    return {"parties": parties[:n], "invitees": parties[n:]}
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def check(referral: Referral, command: Command, today: date, cal: dl.HolidayCalendar) -> None:
+    """Validator: raise ``IllegalTransition`` or ``InvalidCommand`` if ``command`` can't apply.
+
+    Cheap and side-effect free, so the workflow's update validator can call it and reject an
+    illegal command before it reaches history.
+    """
+    name = command.command
+    if name not in LEGAL[(referral.route, referral.status)]:
+        raise _illegal(referral, f"'{name.replace('_', '-')}' is not possible now")
+    if name == "action" and referral.actioned_on is not None:
+        raise _illegal(referral, f"already actioned on {referral.actioned_on.isoformat()}")
+    on = getattr(command, "on", None)
+    if "on" in type(command).model_fields:
+        _fact_date(on, referral, today)
+    match command:
+        case DeclineMediation():
+            if referral.declined_on is not None:
+                raise _illegal(referral, "mediation was already declined")
+        case RequestMediation():
+            if referral.mediation_requested_on is not None:
+                raise _illegal(referral, "mediation was already requested")
+        case LaUnableToArrange():
+            if referral.certificates:
+                raise _illegal(referral, "a certificate has already been issued")
+            when = command.on or today
+            if referral.mediation_requested_on and when < referral.mediation_requested_on:
+                raise InvalidCommand("on: before mediation was requested", field="on")
+        case PartyResponse():
+            party = referral.party(command.party_id)
+            if party is None or party.asked_on is None:
+                raise InvalidCommand(
+                    f"party_id: '{command.party_id}' is not a party asked to take part "
+                    f"(parties: {', '.join(p.id for p in referral.parties if p.asked_on)})",
+                    field="party_id",
+                )
+        case BookMeeting():
+            _check_booking(referral, command, today, cal)
+        case CancelMeeting():
+            if referral.current_meeting is None:
+                raise _illegal(referral, "there is no booked meeting to cancel")
+        case RecordMeeting():
+            _check_record(referral, command, today)
+        case SignAgreement():
+            _check_signatures(referral, command)
+        case CompleteAction():
+            action = _action(referral, command.action_id)
+            if action.completed_on is not None:
+                raise _illegal(referral, f"action '{action.id}' was completed already")
+        case _:
+            pass
+
+
+def _action(referral: Referral, action_id: str) -> AgreedAction:
+    actions = referral.agreement.actions if referral.agreement else ()
+    for action in actions:
+        if action.id == action_id:
+            return action
+    raise InvalidCommand(
+        f"action_id: no agreed action '{action_id}' "
+        f"(actions: {', '.join(a.id for a in actions) or 'none'})",
+        field="action_id",
+    )
+
+
+def _check_booking(
+    referral: Referral, command: BookMeeting, today: date, cal: dl.HolidayCalendar
+) -> None:
+    meeting_day = london_date(command.starts_at)
+    notice_on = command.notice_given_on or today
+    if meeting_day < today:
+        raise InvalidCommand("starts_at: the meeting would be in the past", field="starts_at")
+    if notice_on > today or notice_on < referral.received_on:
+        raise InvalidCommand(
+            "notice_given_on: must be between the referral's receipt and today",
+            field="notice_given_on",
+        )
+    if referral.route is Route.DISAGREEMENT_RESOLUTION and not any(
+        p.answer is PartyAnswer.ACCEPTED for p in referral.parties
+    ):
+        raise _illegal(referral, "no party has agreed to take part yet")
+    if command.attendees is not None:
+        known = set(_everyone(referral))
+        unknown = [a for a in command.attendees if a not in known]
+        if unknown:
+            raise InvalidCommand(
+                f"attendees: unknown party ids {unknown} (known: {', '.join(sorted(known))})",
+                field="attendees",
+            )
+        declined = [
+            a
+            for a in command.attendees
+            if (p := referral.party(a))
+            and p.answer in (PartyAnswer.DECLINED, PartyAnswer.NO_RESPONSE)
+        ]
+        if declined:
+            raise InvalidCommand(f"attendees: {declined} are not taking part", field="attendees")
+    arrange_by = referral.deadlines.get("mediation_must_be_arranged_by")
+    if (
+        arrange_by is not None
+        and meeting_day > arrange_by.due_on
+        and not referral.certificates
+        and not command.after_deadline_acknowledged
+    ):
+        raise InvalidCommand(
+            f"starts_at: {meeting_day.isoformat()} is after the 30-day date "
+            f"{arrange_by.due_on.isoformat()} ({arrange_by.rule}): the deemed certificate will be "
+            f"issued on {(arrange_by.due_on + dl.ONE_DAY).isoformat()} whatever happens. Choose "
+            "an earlier slot, or set after_deadline_acknowledged to book anyway",
+            field="starts_at",
+        )
+    notice = dl.latest_notice_dates(meeting_day, cal)
+    if notice_on > notice.safest and not short_notice_consented(referral, command):
+        raise InvalidCommand(
+            f"starts_at: a meeting on {meeting_day.isoformat()} needs notice by "
+            f"{notice.safest.isoformat()} (5 clear working days, DL-06), but notice is given "
+            f"on {notice_on.isoformat()}. Choose a later date, or record that the family "
+            "consents to shorter notice (short_notice_consented)",
+            field="starts_at",
+        )
+
+
+def short_notice_consented(referral: Referral, command: BookMeeting) -> bool:
+    if command.short_notice_consented is not None:
+        return command.short_notice_consented
+    return referral.request.preferences.consents_to_short_notice
+
+
+def _check_record(referral: Referral, command: RecordMeeting, today: date) -> None:
+    meeting = referral.current_meeting
+    assert meeting is not None
+    held_on = _fact_date(command.held_on, referral, today, "held_on")
+    if held_on < meeting.notice_given_on:
+        raise InvalidCommand("held_on: before the meeting was arranged", field="held_on")
+    owners = set(_everyone(referral))
+    for draft in command.agreed_actions:
+        if draft.owner not in owners:
+            raise InvalidCommand(
+                f"agreed_actions: owner '{draft.owner}' is not a party "
+                f"(parties: {', '.join(sorted(owners))})",
+                field="agreed_actions",
+            )
+        if (
+            referral.route is Route.DISAGREEMENT_RESOLUTION
+            and draft.kind is not ActionKind.AGREED_DATE
+        ):
+            raise InvalidCommand(
+                "agreed_actions: Disagreement Resolution has no statutory periods; use kind "
+                "agreed_date with the parties' own due_on",
+                field="agreed_actions",
+            )
+    ids = [d.id for d in command.agreed_actions if d.id]
+    if len(ids) != len(set(ids)):
+        raise InvalidCommand("agreed_actions: action ids must be unique", field="agreed_actions")
+
+
+def _check_signatures(referral: Referral, command: SignAgreement) -> None:
+    meeting = referral.held_meeting
+    needed = {FAMILY, *(meeting.attendees if meeting else ())}
+    needed = {n for n in needed if n == FAMILY or _is_party_to_agreement(referral, n)}
+    missing = sorted(needed - set(command.signatories))
+    if missing:
+        raise InvalidCommand(
+            f"signatories: the agreement must be signed by all parties; missing {missing}",
+            field="signatories",
+        )
+    unknown = sorted(set(command.signatories) - set(_everyone(referral)))
+    if unknown:
+        raise InvalidCommand(f"signatories: unknown party ids {unknown}", field="signatories")
+
+
+def _is_party_to_agreement(referral: Referral, party_id: str) -> bool:
+    """Parties sign; people merely invited to help (SENCO, supporter) do not have to."""
+    party = referral.party(party_id)
+    return party is not None and party.answer in (PartyAnswer.REQUIRED, PartyAnswer.ACCEPTED)
+
+
+def decide(
+    referral: Referral,
+    command: Command,
+    ctx: Context,
+    *,
+    mediator: MediatorSummary | None = None,
+    venue: Venue | None = None,
+) -> Decision:
+    """Apply a legal command (``check()`` first). Bookings carry the vetted mediator and venue."""
+    check(referral, command, ctx.today, ctx.cal)
+    referral = _replace(referral, version=referral.version + 1)
+    actor = ctx.actor
+    match command:
+        case Action():
+            on = _fact_date(command.on, referral, ctx.today)
+            referral = _replace(referral, actioned_on=on)
+            referral, met = _meet(referral, "referral_actioned_by", on)
+            return Decision(
+                referral, (), (Event(type="referral.actioned", on=on, actor=actor), *met)
+            )
+        case InformationSession():
+            on = _fact_date(command.on, referral, ctx.today)
+            referral = _replace(referral, information_session_on=on)
+            referral, changed = _status(referral, Status.AWAITING_FAMILY_DECISION, on, actor)
+            held = Event(type="information_session.held", on=on, actor=actor)
+            return Decision(referral, (), (held, changed))
+        case DeclineMediation():
+            return _decline(referral, command, ctx)
+        case RequestMediation():
+            return _request(referral, command, ctx)
+        case LaUnableToArrange():
+            on = _fact_date(command.on, referral, ctx.today)
+            due = dl.deemed_certificate_due_by(
+                on, referral.deadlines["mediation_must_be_arranged_by"].due_on, ctx.cal
+            )
+            referral = _set_deadline(
+                referral,
+                "deemed_certificate_due_by",
+                Deadline(
+                    rule="DL-08",
+                    due_on=due,
+                    description="Deemed-mediation certificate (LA cannot arrange in 30 days)",
+                    responsible="mediation provider",
+                ),
+            )
+            events: list[Event] = [Event(type="mediation.la_unable_to_arrange", on=on, actor=actor)]
+            effects: list[Effect] = []
+            if referral.certificate_required:
+                referral, fx, ev = _issue_certificate(
+                    referral, CertificateKind.DEEMED, due, "deemed_certificate_due_by", ctx
+                )
+                effects += fx
+                events += ev
+            return Decision(referral, tuple(effects), tuple(events))
+        case PartyResponse():
+            return _party_response(referral, command, ctx)
+        case BookMeeting():
+            assert mediator is not None, "vet the booking first"
+            assert venue is not None, "vet the booking first"
+            return _book(referral, command, ctx, mediator, venue)
+        case CancelMeeting():
+            on = _fact_date(command.on, referral, ctx.today)
+            meeting = referral.current_meeting
+            assert meeting is not None
+            cancelled = meeting.model_copy(
+                update={
+                    "status": MeetingStatus.CANCELLED,
+                    "cancelled_on": on,
+                    "cancelled_by": command.cancelled_by,
+                    "cancellation_reason": command.reason,
+                }
+            )
+            referral = _replace(
+                referral,
+                meetings=tuple(cancelled if m.id == meeting.id else m for m in referral.meetings),
+            )
+            referral, changed = _status(referral, Status.ARRANGING_MEETING, on, actor)
+            event = Event(
+                type="meeting.cancelled",
+                on=on,
+                actor=actor,
+                data={"meeting": meeting.id, "cancelled_by": command.cancelled_by},
+            )
+            notify = Notify(
+                template="meeting_cancelled",
+                recipients=(FAMILY, *meeting.attendees),
+                data={"meeting": meeting.id, "starts_at": meeting.starts_at.isoformat()},
+            )
+            return Decision(referral, (notify,), (event, changed))
+        case RecordMeeting():
+            return _record(referral, command, ctx)
+        case SignAgreement():
+            return _sign(referral, command, ctx)
+        case CompleteAction():
+            on = _fact_date(command.on, referral, ctx.today)
+            agreement = referral.agreement
+            assert agreement is not None
+            actions = tuple(
+                a.model_copy(update={"completed_on": on}) if a.id == command.action_id else a
+                for a in agreement.actions
+            )
+            agreement = agreement.model_copy(update={"actions": actions})
+            referral = _replace(referral, agreement=agreement)
+            action = _action(referral, command.action_id)
+            event = Event(
+                type="action.completed",
+                on=on,
+                actor=actor,
+                data={
+                    "action": action.id,
+                    "due_on": action.due_on.isoformat() if action.due_on else None,
+                    "on_time": action.due_on is None or on <= action.due_on,
+                },
+            )
+            if all(a.completed_on is not None for a in actions):
+                outcome = Outcome.PARTIAL_AGREEMENT if agreement.open_issues else Outcome.AGREEMENT
+                referral, closed = _close(
+                    referral, outcome, on, actor, "every agreed action is complete"
+                )
+                return Decision(referral, (), (event, *closed))
+            return Decision(referral, (), (event,))
+        case Withdraw():
+            on = _fact_date(command.on, referral, ctx.today)
+            referral = _replace(referral, withdrawn_on=on)
+            referral, closed = _close(
+                referral, Outcome.WITHDRAWN, on, actor, "the family withdrew the referral"
+            )
+            notify = Notify(template="referral_withdrawn", recipients=_everyone(referral))
+            return Decision(
+                referral,
+                (notify,),
+                (Event(type="referral.withdrawn", on=on, actor=actor), *closed),
+            )
+    raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+
+def _decline(referral: Referral, command: DeclineMediation, ctx: Context) -> Decision:
+    on = _fact_date(command.on, referral, ctx.today)
+    referral = _replace(referral, declined_on=on)
+    events: list[Event] = [Event(type="mediation.declined", on=on, actor=ctx.actor)]
+    effects: list[Effect] = []
+    if referral.current_meeting is not None:
+        meeting = referral.current_meeting
+        cancelled = meeting.model_copy(
+            update={
+                "status": MeetingStatus.CANCELLED,
+                "cancelled_on": on,
+                "cancelled_by": FAMILY,
+                "cancellation_reason": "the family decided not to mediate",
+            }
+        )
+        referral = _replace(
+            referral,
+            meetings=tuple(cancelled if m.id == meeting.id else m for m in referral.meetings),
+        )
+        effects.append(
+            Notify(template="meeting_cancelled", recipients=(FAMILY, *meeting.attendees))
+        )
+    if referral.certificate_required and not referral.certificates:
+        due = dl.certificate_due_by(on, ctx.cal)
+        referral = _set_deadline(
+            referral,
+            "certificate_due_by",
+            Deadline(
+                rule="DL-02",
+                due_on=due,
+                description="Certificate after the family declines mediation",
+                responsible="mediation provider",
+            ),
+        )
+        referral, fx, ev = _issue_certificate(
+            referral, CertificateKind.DECLINED_MEDIATION, due, "certificate_due_by", ctx
+        )
+        effects += fx
+        events += ev
+        reason = "the family declined mediation; certificate issued"
+    elif referral.certificates:
+        reason = "the family declined mediation; the certificate was issued earlier"
+    else:
+        reason = "the family declined mediation; no certificate is needed to appeal"
+    referral, closed = _close(referral, Outcome.DECLINED_MEDIATION, on, ctx.actor, reason)
+    return Decision(referral, tuple(effects), (*events, *closed))
+
+
+def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Decision:
+    on = _fact_date(command.on, referral, ctx.today)
+    request = _mediation(referral)
+    if command.issues:
+        request = request.model_copy(
+            update={"mediation_issues": (*request.mediation_issues, *command.issues)}
+        )
+    referral = _replace(referral, mediation_requested_on=on, request=request)
+    arrange_by = dl.mediation_must_be_arranged_by(on)
+    health_only = request.health_only
+    referral = _set_deadline(
+        referral,
+        "mediation_must_be_arranged_by",
+        Deadline(
+            rule="DL-05" if health_only else "DL-03",
+            due_on=arrange_by,
+            description=(
+                "Mediation held within 30 days (ICB arranges: health only)"
+                if health_only
+                else "Mediation held within 30 days of the LA being told"
+            ),
+            responsible="ICB" if health_only else "local authority",
+        ),
+    )
+    events: list[Event] = [
+        Event(
+            type="mediation.requested",
+            on=on,
+            actor=ctx.actor,
+            data={"arrange_by": arrange_by.isoformat()},
+        )
+    ]
+    if referral.certificate_required:
+        referral = _set_deadline(
+            referral,
+            "deemed_certificate_due_by",
+            Deadline(
+                rule="DL-08",
+                due_on=dl.deemed_certificate_due_by(None, arrange_by, ctx.cal),
+                description="Deemed certificate if no mediation is held within 30 days",
+                responsible="mediation provider",
+            ),
+        )
+    effects: list[Effect] = []
+    la = request.local_authority_contact.id or ""
+    effects.append(
+        Notify(
+            template="mediation_requested_la",
+            recipients=(la,),
+            data={
+                "arrange_by": arrange_by.isoformat(),
+                "decision_maker_required": "true",
+            },
+        )
+    )
+    if request.health_care_in_issue:
+        referral = _set_deadline(
+            referral,
+            "la_must_notify_icb_by",
+            Deadline(
+                rule="DL-04",
+                due_on=dl.la_must_notify_icb_by(on, ctx.cal),
+                description="ICB told of the mediation issues and the health provision sought",
+                responsible="local authority",
+            ),
+        )
+        effects.append(
+            Notify(
+                template="icb_notification",
+                recipients=tuple(p.id or "" for p in request.icbs),
+                data={"arrange_by": arrange_by.isoformat()},
+            )
+        )
+        # The notification goes out now, on the LA's behalf.
+        referral, met = _meet(referral, "la_must_notify_icb_by", ctx.today)
+        events += met
+    invitees = tuple(p.id or "" for p in request.invitees)
+    if invitees:
+        effects.append(Notify(template="invitation_to_take_part", recipients=invitees))
+        referral = _replace(
+            referral,
+            parties=tuple(
+                p.model_copy(update={"asked_on": on}) if p.id in invitees else p
+                for p in referral.parties
+            ),
+        )
+    if request.supporter is not None:
+        effects.append(Notify(template="supporter_welcome", recipients=("supporter",)))
+    referral, changed = _status(referral, Status.ARRANGING_MEETING, on, ctx.actor)
+    events.append(changed)
+    return Decision(referral, tuple(effects), tuple(events))
+
+
+def _party_response(referral: Referral, command: PartyResponse, ctx: Context) -> Decision:
+    on = _fact_date(command.on, referral, ctx.today)
+    answer = PartyAnswer.ACCEPTED if command.answer is Answer.ACCEPTED else PartyAnswer.DECLINED
+    referral = _replace(
+        referral,
+        parties=tuple(
+            p.model_copy(update={"answer": answer, "answered_on": on, "reason": command.reason})
+            if p.id == command.party_id
+            else p
+            for p in referral.parties
+        ),
+    )
+    events: list[Event] = [
+        Event(
+            type="party.responded",
+            on=on,
+            actor=ctx.actor,
+            data={"party": command.party_id, "answer": answer.value},
+        )
+    ]
+    effects: list[Effect] = []
+    if referral.status is Status.AWAITING_PARTY_RESPONSES:
+        referral, fx, ev = _consent_settled(referral, ctx, on, final=False)
+        effects += fx
+        events += ev
+    return Decision(referral, tuple(effects), tuple(events))
+
+
+def _asked(referral: Referral) -> list[PartyState]:
+    return [p for p in referral.parties if p.asked_on is not None]
+
+
+def _consent_settled(
+    referral: Referral, ctx: Context, on: date, *, final: bool
+) -> tuple[Referral, list[Effect], list[Event]]:
+    """DR: once every party answered (or the deadline passed), go ahead or close."""
+    asked = _asked(referral)
+    if not final and any(p.answer is PartyAnswer.PENDING for p in asked):
+        return referral, [], []
+    events: list[Event] = []
+    if final:
+        silent = [p.id for p in asked if p.answer is PartyAnswer.PENDING]
+        referral = _replace(
+            referral,
+            parties=tuple(
+                p.model_copy(update={"answer": PartyAnswer.NO_RESPONSE}) if p.id in silent else p
+                for p in referral.parties
+            ),
+        )
+        events += [
+            Event(type="party.no_response", on=on, actor=SYSTEM, data={"party": pid})
+            for pid in silent
+        ]
+        deadline = referral.deadlines["party_responses_due_by"]
+        referral = _set_deadline(
+            referral, "party_responses_due_by", deadline.model_copy(update={"waived": True})
+        )
+    else:
+        referral, met = _meet(referral, "party_responses_due_by", on)
+        events += met
+    accepted = [p.id for p in _asked(referral) if p.answer is PartyAnswer.ACCEPTED]
+    if accepted:
+        referral, changed = _status(referral, Status.ARRANGING_MEETING, on, SYSTEM)
+        return (
+            referral,
+            [Notify(template="dr_going_ahead", recipients=(FAMILY, *accepted))],
+            [
+                *events,
+                changed,
+            ],
+        )
+    no_one = "every party declined" if not final else "no party agreed to take part by the deadline"
+    referral, closed = _close(referral, Outcome.PARTIES_DECLINED, on, SYSTEM, no_one)
+    return (
+        referral,
+        [Notify(template="dr_not_going_ahead", recipients=(FAMILY,), data={"reason": no_one})],
+        [
+            *events,
+            *closed,
+        ],
+    )
+
+
+def _book(
+    referral: Referral,
+    command: BookMeeting,
+    ctx: Context,
+    mediator: MediatorSummary,
+    venue: Venue,
+) -> Decision:
+    notice_on = command.notice_given_on or ctx.today
+    meeting_day = london_date(command.starts_at)
+    consented = short_notice_consented(referral, command)
+    notice = dl.latest_notice_dates(meeting_day, ctx.cal)
+    attendees = command.attendees if command.attendees is not None else _taking_part(referral)
+    meeting = Meeting(
+        id=f"meeting-{len(referral.meetings) + 1}",
+        mediator=mediator,
+        starts_at=command.starts_at,
+        ends_at=command.ends_at,
+        venue=venue,
+        notice_given_on=notice_on,
+        short_notice_consented=consented and notice_on > notice.safest,
+        attendees=tuple(a for a in attendees if a != FAMILY),
+    )
+    referral = _replace(referral, meetings=(*referral.meetings, meeting))
+    referral = _set_deadline(
+        referral,
+        "latest_notice_date_safest",
+        Deadline(
+            rule="DL-06",
+            due_on=notice.safest,
+            description="Family told the meeting's date and place (5 clear working days)",
+            responsible="mediation provider",
+            met_on=notice_on,
+            breached=False,
+            waived=notice_on > notice.safest,  # consented shorter notice
+        ),
+    )
+    referral, changed = _status(referral, Status.MEETING_BOOKED, ctx.today, ctx.actor)
+    event = Event(
+        type="meeting.booked",
+        on=ctx.today,
+        actor=ctx.actor,
+        data={
+            "meeting": meeting.id,
+            "mediator": mediator.id,
+            "starts_at": meeting.starts_at.isoformat(),
+            "venue": venue.kind.value,
+            "short_notice_consented": meeting.short_notice_consented,
+        },
+    )
+    return Decision(referral, (DispatchInvitation(meeting),), (event, changed))
+
+
+def _record(referral: Referral, command: RecordMeeting, ctx: Context) -> Decision:
+    held_on = _fact_date(command.held_on, referral, ctx.today, "held_on")
+    meeting = referral.current_meeting
+    assert meeting is not None
+    held = meeting.model_copy(
+        update={"status": MeetingStatus.HELD, "held_on": held_on, "outcome": command.outcome}
+    )
+    referral = _replace(
+        referral, meetings=tuple(held if m.id == meeting.id else m for m in referral.meetings)
+    )
+    events: list[Event] = [
+        Event(
+            type="meeting.held",
+            on=held_on,
+            actor=ctx.actor,
+            data={
+                "meeting": meeting.id,
+                "outcome": command.outcome.value,
+                "settled": len(command.settled_issues),
+                "open": len(command.open_issues),
+            },
+        )
+    ]
+    effects: list[Effect] = []
+    referral, met = _meet(referral, "mediation_must_be_arranged_by", held_on)
+    events += met
+    deemed = referral.deadlines.get("deemed_certificate_due_by")
+    if deemed is not None and deemed.open:
+        referral = _set_deadline(
+            referral, "deemed_certificate_due_by", deemed.model_copy(update={"waived": True})
+        )
+    if (
+        referral.route is Route.MEDIATION
+        and referral.certificate_required
+        and command.outcome is not MeetingOutcome.AGREEMENT
+    ):
+        due = dl.certificate_due_by(held_on, ctx.cal)
+        name = "certificate_due_by"
+        referral = _set_deadline(
+            referral,
+            name,
+            Deadline(
+                rule="DL-07",
+                due_on=due,
+                description="Certificate within 3 working days of the mediation",
+                responsible="mediation provider",
+            ),
+        )
+        referral, fx, ev = _issue_certificate(
+            referral, CertificateKind.AFTER_MEDIATION, due, name, ctx
+        )
+        effects += fx
+        events += ev
+    if command.outcome is MeetingOutcome.NO_AGREEMENT:
+        referral, closed = _close(
+            referral, Outcome.NO_AGREEMENT, held_on, ctx.actor, "no agreement was reached"
+        )
+        return Decision(referral, tuple(effects), (*events, *closed))
+    actions = []
+    for n, draft in enumerate(command.agreed_actions, start=1):
+        actions.append(
+            AgreedAction(
+                id=draft.id or f"action-{n}",
+                description=draft.description,
+                owner=draft.owner,
+                kind=draft.kind,
+                due_on=draft.due_on,
+            )
+        )
+    agreement = Agreement(
+        recorded_on=held_on,
+        settled_issues=command.settled_issues,
+        open_issues=command.open_issues,
+        actions=tuple(actions),
+    )
+    referral = _replace(referral, agreement=agreement)
+    referral, changed = _status(referral, Status.AGREEMENT_AWAITING_SIGNATURE, held_on, ctx.actor)
+    return Decision(referral, tuple(effects), (*events, changed))
+
+
+ACTION_PERIOD: Mapping[ActionKind, Callable[[date], date]] = {
+    ActionKind.NON_APPEALABLE: dl.non_appealable_action_due_by,
+    ActionKind.ICB_NOTIFY_LA: dl.icb_notify_la_due_by,
+    ActionKind.CEASE_PLAN: dl.continue_to_maintain_or_cease_effective,
+    ActionKind.CONTINUE_TO_MAINTAIN: dl.continue_to_maintain_or_cease_effective,
+    ActionKind.ASSESS_NOTIFY: dl.assessment_notify_parent_by,
+    ActionKind.ASSESS_NOT_NECESSARY: dl.assessment_not_necessary_notice_by,
+    ActionKind.ASSESS_FINAL_PLAN: dl.assessment_final_plan_by,
+    ActionKind.MAKE_PLAN_DRAFT: dl.make_plan_draft_by,
+    ActionKind.MAKE_PLAN_FINAL: dl.make_plan_final_by,
+    ActionKind.RECONSIDER: dl.reconsider_by,
+    ActionKind.AMEND_PLAN: dl.amend_plan_issue_by,
+    ActionKind.AMEND_SCHOOL: dl.amend_school_name_or_type_issue_by,
+}
+
+
+def action_due_on(kind: ActionKind, agreed_due: date | None, signed_on: date) -> date:
+    """The deadline of an agreed action, counted from the agreement's date (reg 42)."""
+    if kind is ActionKind.AGREED_DATE:
+        assert agreed_due is not None
+        return agreed_due
+    return ACTION_PERIOD[kind](signed_on)
+
+
+def _sign(referral: Referral, command: SignAgreement, ctx: Context) -> Decision:
+    on = _fact_date(command.on, referral, ctx.today)
+    agreement = referral.agreement
+    assert agreement is not None
+    if on < agreement.recorded_on:
+        raise InvalidCommand("on: before the meeting was held", field="on")
+    actions = tuple(
+        a.model_copy(update={"due_on": action_due_on(a.kind, a.due_on, on)})
+        for a in agreement.actions
+    )
+    agreement = agreement.model_copy(
+        update={"signed_on": on, "signatories": command.signatories, "actions": actions}
+    )
+    referral = _replace(referral, agreement=agreement)
+    referral, changed = _status(referral, Status.TRACKING_ACTIONS, on, ctx.actor)
+    event = Event(
+        type="agreement.signed",
+        on=on,
+        actor=ctx.actor,
+        data={
+            "actions": {a.id: a.due_on.isoformat() if a.due_on else None for a in actions},
+        },
+    )
+    return Decision(referral, (DispatchAgreement(agreement),), (event, changed))
+
+
+# ---------------------------------------------------------------------------- time
+
+
+@dataclass(frozen=True)
+class Wake:
+    """The next day on which time alone changes something, and why (the timer's name)."""
+
+    on: date
+    label: str
+
+
+def _wakes(referral: Referral, ctx_policy: Policy, cal: dl.HolidayCalendar) -> list[Wake]:
+    if referral.closed:
+        return []
+    wakes: list[Wake] = []
+    for name, deadline in referral.deadlines.items():
+        if deadline.open:
+            label = f"{deadline.rule} {name} due {deadline.due_on.isoformat()}"
+            if name == "mediation_must_be_arranged_by" and referral.certificate_required:
+                label = f"{deadline.rule} day 30 {deadline.due_on.isoformat()}: deemed certificate"
+            wakes.append(Wake(deadline.due_on + dl.ONE_DAY, label))
+    if referral.status is Status.AWAITING_PARTY_RESPONSES:
+        remind_on = dl.add_working_days(
+            referral.received_on, ctx_policy.dr_reminder_working_days, cal
+        )
+        if any(
+            p.asked_on and p.answer is PartyAnswer.PENDING and p.reminded_on is None
+            for p in referral.parties
+        ):
+            wakes.append(Wake(remind_on, f"DR reminder to silent parties {remind_on.isoformat()}"))
+    if referral.agreement and referral.status is Status.TRACKING_ACTIONS:
+        for action in referral.agreement.actions:
+            if action.completed_on or action.due_on is None:
+                continue
+            if action.reminded_on is None:
+                remind_on = _action_reminder_day(action.due_on, referral.agreement, ctx_policy, cal)
+                wakes.append(
+                    Wake(remind_on, f"reminder {action.id} due {action.due_on.isoformat()}")
+                )
+            if not action.breached:
+                wakes.append(
+                    Wake(action.due_on + dl.ONE_DAY, f"{action.id} due {action.due_on.isoformat()}")
+                )
+    if (
+        referral.certificates
+        and referral.status is Status.ARRANGING_MEETING
+        and referral.appeal_deadline is not None
+    ):
+        wakes.append(
+            Wake(
+                referral.appeal_deadline + dl.ONE_DAY,
+                f"close if no meeting by appeal deadline {referral.appeal_deadline.isoformat()}",
+            )
+        )
+    return wakes
+
+
+def _action_reminder_day(
+    due_on: date, agreement: Agreement, policy: Policy, cal: dl.HolidayCalendar
+) -> date:
+    remind = dl.working_days_before(due_on, policy.action_reminder_working_days, cal)
+    signed = agreement.signed_on or agreement.recorded_on
+    return max(remind, signed)
+
+
+def next_wake(referral: Referral, policy: Policy, cal: dl.HolidayCalendar) -> Wake | None:
+    wakes = _wakes(referral, policy, cal)
+    return min(wakes, key=lambda w: (w.on, w.label)) if wakes else None
+
+
+def tick(referral: Referral, ctx: Context) -> Decision:
+    """Everything due by ``ctx.today``: breaches, the deemed certificate, reminders, closure."""
+    if referral.closed:
+        return Decision(referral)
+    today = ctx.today
+    effects: list[Effect] = []
+    events: list[Event] = []
+    start_version = referral.version
+
+    # The 30-day clock (DL-03/DL-05): no meeting held by the date -> deemed certificate.
+    arrange = referral.deadlines.get("mediation_must_be_arranged_by")
+    if arrange is not None and arrange.open and today > arrange.due_on:
+        referral = _set_deadline(
+            referral, "mediation_must_be_arranged_by", arrange.model_copy(update={"breached": True})
+        )
+        events.append(
+            Event(
+                type="deadline.breached",
+                on=today,
+                actor=SYSTEM,
+                data={"deadline": "mediation_must_be_arranged_by", "rule": arrange.rule},
+            )
+        )
+        if referral.certificate_required and not referral.certificates:
+            due = referral.deadlines["deemed_certificate_due_by"].due_on
+            referral, fx, ev = _issue_certificate(
+                referral, CertificateKind.DEEMED, due, "deemed_certificate_due_by", ctx
+            )
+            effects += fx
+            events += ev
+
+    # DR consent: reminders, then the response deadline.
+    if referral.status is Status.AWAITING_PARTY_RESPONSES:
+        remind_on = dl.add_working_days(
+            referral.received_on, ctx.policy.dr_reminder_working_days, ctx.cal
+        )
+        consent = referral.deadlines["party_responses_due_by"]
+        if today > consent.due_on:
+            referral, fx, ev = _consent_settled(referral, ctx, today, final=True)
+            effects += fx
+            events += ev
+        elif today >= remind_on:
+            silent = [
+                p.id
+                for p in referral.parties
+                if p.asked_on and p.answer is PartyAnswer.PENDING and p.reminded_on is None
+            ]
+            if silent:
+                referral = _replace(
+                    referral,
+                    parties=tuple(
+                        p.model_copy(update={"reminded_on": today}) if p.id in silent else p
+                        for p in referral.parties
+                    ),
+                )
+                effects.append(
+                    Notify(
+                        template="dr_consent_reminder",
+                        recipients=tuple(silent),
+                        data={"respond_by": consent.due_on.isoformat()},
+                    )
+                )
+                events += [
+                    Event(type="party.reminded", on=today, actor=SYSTEM, data={"party": pid})
+                    for pid in silent
+                ]
+
+    # Agreed actions: reminders before, breach after.
+    if referral.agreement and referral.status is Status.TRACKING_ACTIONS:
+        agreement = referral.agreement
+        updated: list[AgreedAction] = []
+        for action in agreement.actions:
+            action_due = action.due_on
+            if action.completed_on is None and action_due is not None:
+                remind_on = _action_reminder_day(action_due, agreement, ctx.policy, ctx.cal)
+                if action.reminded_on is None and remind_on <= today <= action_due:
+                    action = action.model_copy(update={"reminded_on": today})
+                    effects.append(
+                        Notify(
+                            template="action_reminder",
+                            recipients=(action.owner,),
+                            data={"action": action.id, "due_on": action_due.isoformat()},
+                        )
+                    )
+                    events.append(
+                        Event(
+                            type="action.reminded",
+                            on=today,
+                            actor=SYSTEM,
+                            data={"action": action.id},
+                        )
+                    )
+                if not action.breached and today > action_due:
+                    action = action.model_copy(update={"breached": True})
+                    effects.append(
+                        Notify(
+                            template="action_overdue",
+                            recipients=(FAMILY, action.owner),
+                            data={"action": action.id, "due_on": action_due.isoformat()},
+                        )
+                    )
+                    events.append(
+                        Event(
+                            type="action.breached",
+                            on=today,
+                            actor=SYSTEM,
+                            data={"action": action.id, "due_on": action_due.isoformat()},
+                        )
+                    )
+            updated.append(action)
+        referral = _replace(
+            referral, agreement=agreement.model_copy(update={"actions": tuple(updated)})
+        )
+
+    # Any other deadline past its day is breached (visible; it blocks nothing).
+    for name, deadline in referral.deadlines.items():
+        if deadline.open and today > deadline.due_on:
+            referral = _set_deadline(referral, name, deadline.model_copy(update={"breached": True}))
+            events.append(
+                Event(
+                    type="deadline.breached",
+                    on=today,
+                    actor=SYSTEM,
+                    data={"deadline": name, "rule": deadline.rule},
+                )
+            )
+
+    # A deemed certificate and no meeting by the appeal deadline: nothing more can help.
+    if (
+        referral.certificates
+        and referral.status is Status.ARRANGING_MEETING
+        and referral.appeal_deadline is not None
+        and today > referral.appeal_deadline
+    ):
+        referral, closed = _close(
+            referral,
+            Outcome.NO_MEETING,
+            today,
+            SYSTEM,
+            "no meeting was held; the certificate was issued and the appeal deadline has passed",
+        )
+        events += closed
+
+    if events:
+        referral = _replace(referral, version=start_version + 1)
+    return Decision(referral, tuple(effects), tuple(events))

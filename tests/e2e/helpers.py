@@ -1,0 +1,42 @@
+"""Small helpers for driving the API like a back office would."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def today() -> date:
+    return datetime.now(UTC).astimezone(LONDON).date()
+
+
+def london_at(day: date, hour: int = 10) -> str:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=LONDON).isoformat()
+
+
+async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def create(http: httpx.AsyncClient, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+    return await ok(await http.post("/v1/referrals", json=body, headers=headers), 201)
+
+
+async def command(
+    http: httpx.AsyncClient, referral_id: str, name: str, body: dict[str, Any] | None = None
+) -> httpx.Response:
+    return await http.post(f"/v1/referrals/{referral_id}/{name}", json=body)
+
+
+def meeting_day(days_ahead: int = 14) -> date:
+    day = today() + timedelta(days=days_ahead)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day

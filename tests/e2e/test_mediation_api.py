@@ -1,0 +1,153 @@
+"""Mediation referrals over real HTTP against the dev server, worker and database."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.conftest import Stack
+from tests.e2e.helpers import command, create, london_at, meeting_day, ok, today
+from tests.factories import CHILD_NAME, mediation_body
+
+
+async def expected_appeal_deadline(stack: Stack, decision: str, certificate: str) -> str:
+    """The public calculator's answer for the same dates (itself proven by RULES.md's examples)."""
+    response = await stack.http.post(
+        "/v1/timescales",
+        json={"decision_letter_date": decision, "certificate_issue_date": certificate},
+    )
+    result: dict[str, Any] = await ok(response)
+    deadline: str = result["appeal_deadline"]
+    return deadline
+
+
+async def test_decline_after_information_session_issues_certificate(stack: Stack) -> None:
+    referral = await create(stack.http, mediation_body())
+    rid = referral["id"]
+    assert referral["status"] == "awaiting_information_session"
+    assert referral["certificate"] is None
+    assert referral["deadlines"]["referral_actioned_by"]["state"] == "open"
+
+    session = await ok(await command(stack.http, rid, "information-session"))
+    assert session["status"] == "awaiting_family_decision"
+    declined = await ok(await command(stack.http, rid, "decline-mediation"))
+
+    assert declined["status"] == "closed"
+    assert declined["outcome"] == "declined_mediation"
+    certificate = declined["certificate"]
+    assert certificate["kind"] == "declined_mediation"
+    assert certificate["issued_on"] == today().isoformat()
+    assert certificate["number"].startswith("MC-")
+    assert declined["deadlines"]["certificate_due_by"]["state"] == "met"
+    assert certificate["appeal_deadline"] == await expected_appeal_deadline(
+        stack, "2026-11-02", certificate["issued_on"]
+    )
+    # Read-your-writes: the read model already shows it.
+    read = await ok(await stack.http.get(f"/v1/referrals/{rid}"))
+    assert read["certificate"] == certificate
+    assert read["allowed_commands"] == []
+
+
+async def test_meeting_without_agreement_issues_certificate_with_appeal_deadline(
+    stack: Stack,
+) -> None:
+    referral = await create(stack.http, mediation_body())
+    rid = referral["id"]
+    requested = await ok(await command(stack.http, rid, "request-mediation"))
+    assert requested["status"] == "arranging_meeting"
+    arrange = requested["deadlines"]["mediation_must_be_arranged_by"]
+    assert arrange["rule"] == "DL-03"
+    assert requested["deadlines"]["deemed_certificate_due_by"]["rule"] == "DL-08"
+
+    day = meeting_day()
+    booked = await ok(
+        await command(
+            stack.http,
+            rid,
+            "book-meeting",
+            {"mediator_id": stack.registry["mediator"], "starts_at": london_at(day)},
+        )
+    )
+    assert booked["status"] == "meeting_booked"
+    meeting = booked["meetings"][-1]
+    assert meeting["mediator"]["id"] == stack.registry["mediator"]
+    assert set(meeting["attendees"]) == {"la", "senco"}
+    assert booked["deadlines"]["latest_notice_date_safest"]["state"] == "met"
+
+    held = await ok(await command(stack.http, rid, "record-meeting", {"outcome": "no_agreement"}))
+    assert held["status"] == "closed"
+    assert held["outcome"] == "no_agreement"
+    certificate = held["certificate"]
+    assert certificate["kind"] == "after_mediation"
+    assert held["deadlines"]["mediation_must_be_arranged_by"]["state"] == "met"
+    assert held["deadlines"]["deemed_certificate_due_by"]["state"] == "not_applicable"
+    assert held["appeal_deadline"] == certificate["appeal_deadline"]
+    assert certificate["appeal_deadline"] == await expected_appeal_deadline(
+        stack, "2026-11-02", certificate["issued_on"]
+    )
+
+
+async def test_illegal_command_is_409_naming_state_and_allowed(stack: Stack) -> None:
+    referral = await create(stack.http, mediation_body())
+    response = await command(
+        stack.http, referral["id"], "record-meeting", {"outcome": "no_agreement"}
+    )
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["current_status"] == "awaiting_information_session"
+    assert "information-session" in problem["allowed_commands"]
+    assert "awaiting_information_session" in problem["detail"]
+    # Decline before the information session is not allowed either.
+    early = await command(stack.http, referral["id"], "decline-mediation")
+    assert early.status_code == 409
+
+
+async def test_duplicate_post_with_idempotency_key_returns_same_referral(stack: Stack) -> None:
+    body = mediation_body()
+    headers = {"Idempotency-Key": "dup-test-1"}
+    first, second = await asyncio.gather(
+        stack.http.post("/v1/referrals", json=body, headers=headers),
+        stack.http.post("/v1/referrals", json=body, headers=headers),
+    )
+    assert first.status_code == 201, first.text
+    assert second.status_code == 201, second.text
+    assert first.json()["id"] == second.json()["id"]
+    third = await stack.http.post("/v1/referrals", json=body, headers=headers)
+    assert third.json() == first.json()
+    changed = await stack.http.post(
+        "/v1/referrals", json={**body, "local_authority": "E10000016"}, headers=headers
+    )
+    assert changed.status_code == 422
+    assert "Idempotency-Key" in changed.json()["title"]
+
+
+async def test_invalid_referral_is_422_naming_the_field(stack: Stack) -> None:
+    body = mediation_body(
+        referrer={"role": "young_person", "contact": {"name": "A", "email": "a@example.org"}}
+    )
+    response = await stack.http.post("/v1/referrals", json=body)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"][0]["field"] == "body.referrer.role"
+    assert "compulsory school age" in problem["detail"]
+    assert CHILD_NAME not in response.text
+
+
+async def test_section_i_only_is_accepted_and_says_no_certificate_needed(stack: Stack) -> None:
+    body = mediation_body(
+        decision={"type": "plan_contents", "letter_date": "2026-11-02", "sections": ["I"]}
+    )
+    referral = await create(stack.http, body)
+    assert referral["certificate_required"] is False
+    codes = [n["code"] for n in referral["notices"]]
+    assert "section_i_only" in codes
+    assert "no mediation certificate is needed" in referral["notices"][0]["message"].lower()
+
+
+async def test_late_contact_is_accepted_and_flagged(stack: Stack) -> None:
+    body = mediation_body(decision={"type": "cease_to_maintain", "letter_date": "2026-08-03"})
+    referral = await create(stack.http, body)
+    assert [n["code"] for n in referral["notices"]] == ["late_contact"]
+    assert referral["deadlines"]["contact_mediation_adviser_by"]["state"] == "breached"
+    assert referral["deadlines"]["contact_mediation_adviser_by"]["due_on"] == "2026-10-03"

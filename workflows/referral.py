@@ -1,0 +1,520 @@
+"""ReferralWorkflow: one durable workflow per referral, both routes, intake to closure.
+
+Commands arrive as updates whose validators ask ``transitions.check`` whether they are legal
+now (an illegal one is rejected before it reaches history). Handlers queue the command and
+wait; the run loop feeds it through ``transitions.decide``, projects the new state to the
+read model, and only then answers, so a read after a command sees it. Between commands the
+loop sleeps on one named timer until the next day on which time alone changes something
+(``transitions.next_wake``): the day-30 deemed certificate, breaches, reminders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.calendar import HolidayRange
+    from activities.mediators import BookingRequest, BookingVetted, Release
+    from activities.notify import NotificationRequest
+    from activities.records import EventRecord, Projection
+    from models.domain import transitions as tr
+    from models.domain.clock import london_date, start_of_london_day
+    from models.domain.commands import BookMeeting, Command, InPersonVenue
+    from models.domain.deadlines import HolidayCalendar
+    from models.domain.referral import (
+        DisagreementResolutionReferralCreate,
+        MediationReferralCreate,
+        Referral,
+    )
+    from models.domain.summary import any_breach, next_due, status_line
+    from workflows import search_attributes as sa
+
+ILLEGAL = "IllegalTransition"
+INVALID = "InvalidCommand"
+IDEMPOTENCY_MISMATCH = "IdempotencyMismatch"
+
+PROJECTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
+)
+BOOKING_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["BookingRejected"])
+
+
+class StartReferral(BaseModel):
+    """Workflow input. ``request`` holds personal data: encrypted by the payload codec."""
+
+    model_config = ConfigDict(frozen=True)
+
+    referral_id: str
+    request: MediationReferralCreate | DisagreementResolutionReferralCreate = Field(
+        discriminator="route"
+    )
+    received_on: date
+    created_at: datetime
+    actor: str
+    request_hash: str
+    policy: tr.Policy = tr.Policy()
+
+
+class CommandEnvelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    actor: str
+    command: Command
+
+
+class Created(BaseModel):
+    """Sent with the start (update-with-start): answers once the referral is projected."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_hash: str
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    referral_id: str
+    outcome: str | None
+    closed_on: date | None
+
+
+@dataclass
+class _Pending:
+    envelope: CommandEnvelope
+    result: Referral | None = None
+    error: ApplicationError | None = None
+    done: bool = False
+
+
+def _error(exc: Exception) -> ApplicationError:
+    if isinstance(exc, tr.IllegalTransition):
+        return ApplicationError(
+            exc.message,
+            {"status": exc.status.value, "allowed": list(exc.allowed)},
+            type=ILLEGAL,
+            non_retryable=True,
+        )
+    if isinstance(exc, tr.InvalidCommand):
+        return ApplicationError(exc.message, {"field": exc.field}, type=INVALID, non_retryable=True)
+    raise exc
+
+
+@workflow.defn(name="ReferralWorkflow")
+class ReferralWorkflow:
+    @workflow.init
+    def __init__(self, start: StartReferral) -> None:
+        self._start = start
+        self._referral: Referral | None = None
+        self._cal: HolidayCalendar | None = None
+        self._inbox: deque[_Pending] = deque()
+        self._event_seq = 0
+        self._effect_seq = 0
+        self._projected_version = -1
+        self._dispatches: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ run loop
+
+    @workflow.run
+    async def run(self, start: StartReferral) -> Closed:
+        today = self._today()
+        first = min(start.received_on, self._decision_date(start)).year - 1
+        self._cal = await workflow.execute_activity(
+            "load_bank_holidays",
+            HolidayRange(first_year=first, last_year=today.year + 4),
+            result_type=HolidayCalendar,
+            start_to_close_timeout=timedelta(seconds=30),
+            summary="load England & Wales bank holidays",
+        )
+        try:
+            decision = tr.open_referral(
+                start.referral_id,
+                start.request,
+                received_on=start.received_on,
+                created_at=start.created_at,
+                ctx=self._ctx(start.actor),
+            )
+        except (tr.InvalidCommand, tr.IllegalTransition) as exc:
+            raise _error(exc) from exc
+        await self._apply(decision)
+        await self._apply(tr.tick(self._state, self._ctx()))
+
+        while not self._state.closed:
+            wake = tr.next_wake(self._state, start.policy, self._calendar)
+            if wake is None:
+                await workflow.wait_condition(lambda: bool(self._inbox))
+            else:
+                delay = start_of_london_day(wake.on) - workflow.now()
+                if delay > timedelta(0):
+                    with contextlib.suppress(TimeoutError):
+                        await workflow.wait_condition(
+                            lambda: bool(self._inbox), timeout=delay, timeout_summary=wake.label
+                        )
+            while self._inbox:
+                await self._process(self._inbox[0])
+                self._inbox.popleft()
+            await self._apply(tr.tick(self._state, self._ctx()))
+
+        # Closed: answer whatever is still queued, let handlers finish, flush dispatches.
+        while self._inbox:
+            await self._process(self._inbox.popleft())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._dispatches:
+            await asyncio.gather(*self._dispatches)
+        return Closed(
+            referral_id=start.referral_id,
+            outcome=self._state.outcome.value if self._state.outcome else None,
+            closed_on=self._state.closed_on,
+        )
+
+    async def _process(self, pending: _Pending) -> None:
+        command = pending.envelope.command
+        ctx = self._ctx(pending.envelope.actor)
+        try:
+            tr.check(self._state, command, ctx.today, ctx.cal)
+            if isinstance(command, BookMeeting):
+                vetted = await self._vet_booking(command)
+                decision = tr.decide(
+                    self._state, command, ctx, mediator=vetted.mediator, venue=vetted.venue
+                )
+            else:
+                meeting = self._state.current_meeting
+                decision = tr.decide(self._state, command, ctx)
+                if meeting is not None and decision.referral.current_meeting is None:
+                    await self._release(meeting.id)
+            await self._apply(decision)
+            pending.result = self._state
+        except (tr.IllegalTransition, tr.InvalidCommand) as exc:
+            pending.error = _error(exc)
+        except ActivityError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == "BookingRejected":
+                field = cause.details[0].get("field") if cause.details else None
+                pending.error = ApplicationError(
+                    cause.message, {"field": field}, type=INVALID, non_retryable=True
+                )
+            else:
+                raise
+        pending.done = True
+
+    async def _vet_booking(self, command: BookMeeting) -> BookingVetted:
+        referral = self._state
+        organisations = tuple(p.party.organisation for p in referral.parties)
+        venue = command.venue
+        vetted: BookingVetted = await workflow.execute_activity(
+            "vet_and_reserve_booking",
+            BookingRequest(
+                referral_id=referral.id,
+                meeting_id=f"meeting-{len(referral.meetings) + 1}",
+                local_authority=referral.local_authority,
+                organisations=organisations,
+                mediator_id=command.mediator_id,
+                venue_kind=venue.kind,
+                venue_id=venue.venue_id if isinstance(venue, InPersonVenue) else None,
+                video_link=None if isinstance(venue, InPersonVenue) else _str(venue.video_link),
+                starts_at=command.starts_at,
+                ends_at=command.ends_at,
+            ),
+            result_type=BookingVetted,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKING_RETRY,
+            summary=f"vet mediator {command.mediator_id} and reserve the slot",
+        )
+        return vetted
+
+    async def _release(self, meeting_id: str) -> None:
+        await workflow.execute_activity(
+            "release_reservation",
+            Release(referral_id=self._state.id, meeting_id=meeting_id),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PROJECTION_RETRY,
+            summary=f"release the mediator's slot for {meeting_id}",
+        )
+
+    async def _apply(self, decision: tr.Decision) -> None:
+        """Adopt the new state, project it (awaited), then start its effects."""
+        if not decision.events and self._referral is not None:
+            return
+        self._referral = decision.referral
+        now = workflow.now()
+        records = []
+        for event in decision.events:
+            self._event_seq += 1
+            records.append(
+                EventRecord(
+                    seq=self._event_seq,
+                    type=event.type,
+                    on=event.on,
+                    at=now,
+                    actor=event.actor,
+                    data=event.data,
+                )
+            )
+        await workflow.execute_activity(
+            "record_referral",
+            Projection(referral=self._state, events=tuple(records), at=now),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PROJECTION_RETRY,
+            summary=f"project v{self._state.version}: {', '.join(e.type for e in decision.events)}",
+        )
+        self._projected_version = self._state.version
+        self._publish()
+        for effect in decision.effects:
+            self._effect_seq += 1
+            self._dispatches.append(asyncio.create_task(self._run_effect(self._effect_seq, effect)))
+
+    async def _run_effect(self, seq: int, effect: tr.Effect) -> None:
+        referral = self._state
+        key = f"{workflow.info().workflow_id}:effect-{seq}"
+        match effect:
+            case tr.Notify():
+                request = NotificationRequest(
+                    key=key,
+                    referral_id=referral.id,
+                    template=effect.template,
+                    recipients=effect.recipients,
+                    data=dict(effect.data),
+                )
+            case tr.DispatchCertificate():
+                request = NotificationRequest(
+                    key=key,
+                    referral_id=referral.id,
+                    template=f"certificate_{effect.certificate.kind.value}",
+                    recipients=(tr.FAMILY, *_local_authority_contacts(referral)),
+                    data={"number": effect.certificate.number},
+                )
+            case tr.DispatchInvitation():
+                request = NotificationRequest(
+                    key=key,
+                    referral_id=referral.id,
+                    template="meeting_invitation",
+                    recipients=(tr.FAMILY, *effect.meeting.attendees),
+                    data={"meeting": effect.meeting.id},
+                )
+            case tr.DispatchAgreement():
+                request = NotificationRequest(
+                    key=key,
+                    referral_id=referral.id,
+                    template="agreement_signed",
+                    recipients=(tr.FAMILY, *effect.agreement.signatories),
+                    data={},
+                )
+        await workflow.execute_activity(
+            "send_notification",
+            request,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=NOTIFY_RETRY,
+            summary=f"notify {request.template} → {len(request.recipients)} recipient(s)",
+        )
+
+    def _publish(self) -> None:
+        """Search attributes and the live status line: never personal data."""
+        referral = self._state
+        due = next_due(referral)
+        certificate = referral.certificate
+        workflow.upsert_search_attributes(
+            [
+                sa.REFERRAL_STATUS.value_set(referral.status.value),
+                sa.REFERRAL_ROUTE.value_set(referral.route.value),
+                sa.LOCAL_AUTHORITY.value_set(referral.local_authority),
+                sa.CERTIFICATE_ISSUED.value_set(certificate is not None),
+                sa.DEADLINE_BREACHED.value_set(any_breach(referral)),
+                sa.NEXT_DEADLINE.value_set(start_of_london_day(due[1]))
+                if due
+                else sa.NEXT_DEADLINE.value_unset(),
+                sa.NEXT_DEADLINE_NAME.value_set(due[0])
+                if due
+                else sa.NEXT_DEADLINE_NAME.value_unset(),
+            ]
+        )
+        workflow.set_current_details(status_line(referral, self._today()))
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def _state(self) -> Referral:
+        assert self._referral is not None
+        return self._referral
+
+    @property
+    def _calendar(self) -> HolidayCalendar:
+        assert self._cal is not None
+        return self._cal
+
+    def _today(self) -> date:
+        return london_date(workflow.now())
+
+    def _ctx(self, actor: str = tr.SYSTEM) -> tr.Context:
+        return tr.Context(
+            today=self._today(),
+            cal=self._calendar,
+            policy=self._start.policy,
+            actor=actor,
+            new_number=_number,
+        )
+
+    @staticmethod
+    def _decision_date(start: StartReferral) -> date:
+        request = start.request
+        if isinstance(request, MediationReferralCreate):
+            return request.decision.decision_date
+        return start.received_on
+
+    def _validate(self, envelope: CommandEnvelope) -> None:
+        if self._referral is None or self._cal is None:
+            return  # not opened yet: the handler waits, and checks in order
+        try:
+            tr.check(self._referral, envelope.command, self._today(), self._cal)
+        except (tr.IllegalTransition, tr.InvalidCommand) as exc:
+            raise _error(exc) from exc
+
+    async def _submit(self, envelope: CommandEnvelope) -> Referral:
+        await workflow.wait_condition(lambda: self._referral is not None)
+        pending = _Pending(envelope)
+        self._inbox.append(pending)
+        await workflow.wait_condition(lambda: pending.done)
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
+
+    # ------------------------------------------------------------------ queries & updates
+
+    @workflow.query(name="referral")
+    def referral(self) -> Referral | None:
+        return self._referral
+
+    @workflow.update(name="created")
+    async def created(self, created: Created) -> Referral:
+        await workflow.wait_condition(lambda: self._projected_version >= 0)
+        if created.request_hash != self._start.request_hash:
+            raise ApplicationError(
+                "Idempotency-Key was already used with a different request body",
+                type=IDEMPOTENCY_MISMATCH,
+                non_retryable=True,
+            )
+        return self._state
+
+    @workflow.update(name="action")
+    async def action(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @action.validator
+    def _v_action(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="information_session")
+    async def information_session(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @information_session.validator
+    def _v_information_session(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="decline_mediation")
+    async def decline_mediation(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @decline_mediation.validator
+    def _v_decline_mediation(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="request_mediation")
+    async def request_mediation(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @request_mediation.validator
+    def _v_request_mediation(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="la_unable_to_arrange")
+    async def la_unable_to_arrange(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @la_unable_to_arrange.validator
+    def _v_la_unable_to_arrange(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="party_response")
+    async def party_response(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @party_response.validator
+    def _v_party_response(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="book_meeting")
+    async def book_meeting(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @book_meeting.validator
+    def _v_book_meeting(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="cancel_meeting")
+    async def cancel_meeting(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @cancel_meeting.validator
+    def _v_cancel_meeting(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="record_meeting")
+    async def record_meeting(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @record_meeting.validator
+    def _v_record_meeting(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="sign_agreement")
+    async def sign_agreement(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @sign_agreement.validator
+    def _v_sign_agreement(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="complete_action")
+    async def complete_action(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @complete_action.validator
+    def _v_complete_action(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="withdraw")
+    async def withdraw(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @withdraw.validator
+    def _v_withdraw(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+
+def _number(prefix: str) -> str:
+    """An unguessable document number, deterministic on replay (workflow.uuid4)."""
+    raw = workflow.uuid4().hex.upper()
+    return f"{prefix}-{raw[:4]}-{raw[4:8]}-{raw[8:12]}-{raw[12:16]}"
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _local_authority_contacts(referral: Referral) -> tuple[str, ...]:
+    request = referral.request
+    if isinstance(request, MediationReferralCreate) and request.local_authority_contact.id:
+        return (request.local_authority_contact.id,)
+    return ()
