@@ -29,7 +29,7 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
     if database_url.startswith("sqlite"):
         from sqlalchemy.engine import make_url
 
@@ -42,7 +42,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     settings = Settings()
-    upgrade(settings.database_target, args[0] if args else "head")
+    upgrade(settings.database_target, args[0] if args else "heads")
     return 0
 
 

@@ -157,6 +157,35 @@ class MeetingReservationRow(SQLModel, table=True):
     active: bool = True
 
 
+class ProviderRow(SQLModel, table=True):
+    """A mediation provider (e.g. Kids): named on documents, its service levels drive SLAs."""
+
+    __tablename__ = "provider"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=320)
+    website: str | None = Field(default=None, max_length=500)
+    address: str | None = Field(default=None, max_length=1000)
+    office_hours: str = Field(default="Monday to Friday, 9am to 5pm", max_length=200)
+    referral_action_working_days: int = 5
+    created_at: datetime = _instant()
+
+
+class LocalAuthorityRow(SQLModel, table=True):
+    """A council: its code (ONS), name, the ICBs it works with, and its mediation provider."""
+
+    __tablename__ = "local_authority"
+
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    icbs: list[str] = _json()
+    provider_id: str = Field(foreign_key="provider.id", max_length=64)
+    active: bool = True
+    created_at: datetime = _instant()
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The SQLAlchemy ``Table`` behind a SQLModel table class (typed for mypy)."""
     result: Table = model.__table__  # type: ignore[attr-defined]

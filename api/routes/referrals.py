@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -32,7 +34,7 @@ from models.domain.commands import COMMAND_MODELS
 from models.domain.referral import Referral, ReferralCreate
 from models.domain.summary import static_summary
 from models.settings import Settings
-from models.tables import ReferralRow
+from models.tables import LocalAuthorityRow, ProviderRow, ReferralRow
 from workflows import search_attributes as sa
 from workflows.client import workflow_id
 from workflows.referral import (
@@ -59,8 +61,9 @@ def client_id(request: Request) -> str:
     return value if isinstance(value, str) else DEFAULT_CLIENT
 
 
-def policy_for(settings: Settings) -> tr.Policy:
+def policy_for(settings: Settings, provider: ProviderRow) -> tr.Policy:
     return tr.Policy(
+        referral_action_working_days=provider.referral_action_working_days,
         dr_response_working_days=settings.dr_response_working_days,
         dr_reminder_working_days=settings.dr_reminder_working_days,
         action_reminder_working_days=settings.action_reminder_working_days,
@@ -117,8 +120,15 @@ async def create_referral(
     request_hash = body_hash(payload)
 
     async def produce() -> tuple[int, dict[str, Any]]:
+        provider = await council_provider(request, body.local_authority)
         referral = await start_referral(
-            temporal, settings, body, caller=caller, key=idempotency_key, request_hash=request_hash
+            temporal,
+            settings,
+            body,
+            provider,
+            caller=caller,
+            key=idempotency_key,
+            request_hash=request_hash,
         )
         return 201, referral_read(referral).model_dump(mode="json")
 
@@ -133,10 +143,29 @@ async def create_referral(
     )
 
 
+async def council_provider(request: Request, code: str) -> ProviderRow:
+    """The council's mediation provider; an unknown or inactive council is a 422."""
+    maker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    async with maker() as session:
+        council = await session.get(LocalAuthorityRow, code)
+        provider = await session.get(ProviderRow, council.provider_id) if council else None
+    if council is None or not council.active or provider is None:
+        raise validation_problem(
+            [
+                {
+                    "field": "body.local_authority",
+                    "message": f"unknown local authority '{code}' (see GET /v1/local-authorities)",
+                }
+            ]
+        )
+    return provider
+
+
 async def start_referral(
     temporal: Client,
     settings: Settings,
     body: Any,
+    provider: ProviderRow,
     *,
     caller: str,
     key: str | None,
@@ -145,7 +174,7 @@ async def start_referral(
     now = datetime.now(UTC)
     received_on = body.received_on or london_date(now)
     referral_id = str(uuid.uuid5(ID_NAMESPACE, key_digest(caller, key)) if key else uuid.uuid4())
-    policy = policy_for(settings)
+    policy = policy_for(settings, provider)
     # Dry run of the workflow's own opening step: every intake rule answers here as a 422.
     cal = england_and_wales_calendar(received_on.year - 2, received_on.year + 2)
     try:

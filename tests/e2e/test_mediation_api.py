@@ -151,3 +151,16 @@ async def test_late_contact_is_accepted_and_flagged(stack: Stack) -> None:
     assert [n["code"] for n in referral["notices"]] == ["late_contact"]
     assert referral["deadlines"]["contact_mediation_adviser_by"]["state"] == "breached"
     assert referral["deadlines"]["contact_mediation_adviser_by"]["due_on"] == "2026-10-03"
+
+
+async def test_unknown_council_is_422(stack: Stack) -> None:
+    response = await stack.http.post(
+        "/v1/referrals", json=mediation_body(local_authority="E99999999")
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "field": "body.local_authority",
+            "message": "unknown local authority 'E99999999' (see GET /v1/local-authorities)",
+        }
+    ]
