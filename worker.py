@@ -54,6 +54,12 @@ def build_activities(
     ]
 
 
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
 def build_worker(
     client: Client,
     *,
@@ -69,9 +75,7 @@ def build_worker(
         activities=list(activities),
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=15),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
+        workflow_runner=sandbox_runner(),
     )
 
 

@@ -164,3 +164,98 @@ async def test_unknown_council_is_422(stack: Stack) -> None:
             "message": "unknown local authority 'E99999999' (see GET /v1/local-authorities)",
         }
     ]
+
+
+async def test_booking_refuses_conflicted_untrained_or_non_neutral(stack: Stack) -> None:
+    referral = await create(stack.http, mediation_body())
+    rid = referral["id"]
+    await ok(await command(stack.http, rid, "request-mediation"))
+    at = london_at(meeting_day(12))
+    cases = {
+        stack.registry["conflicted"]: "conflict of interest with the local authority",
+        stack.registry["school_conflict"]: "conflict of interest with Oakfield Primary School",
+        stack.registry["untrained"]: "not SEND-trained",
+        "no-such-mediator": "no active mediator",
+    }
+    for mediator, message in cases.items():
+        response = await command(
+            stack.http, rid, "book-meeting", {"mediator_id": mediator, "starts_at": at}
+        )
+        assert response.status_code == 422, response.text
+        assert message in response.json()["detail"]
+        assert response.json()["errors"][0]["field"] == "body.mediator_id"
+    school_hall = await command(
+        stack.http,
+        rid,
+        "book-meeting",
+        {
+            "mediator_id": stack.registry["mediator"],
+            "starts_at": at,
+            "venue": {"kind": "in_person", "venue_id": stack.registry["school_venue"]},
+        },
+    )
+    assert school_hall.status_code == 422
+    assert "not a neutral venue" in school_hall.json()["detail"]
+    state = await ok(await stack.http.get(f"/v1/referrals/{rid}"))
+    assert state["status"] == "arranging_meeting"
+    assert state["meetings"] == []
+
+
+async def test_cancel_and_rebook_frees_and_takes_the_mediators_slot(stack: Stack) -> None:
+    first = await create(stack.http, mediation_body())
+    second = await create(stack.http, mediation_body())
+    for r in (first, second):
+        await ok(await command(stack.http, r["id"], "request-mediation"))
+    at = london_at(meeting_day(16), hour=14)
+    booking = {
+        "mediator_id": stack.registry["mediator"],
+        "starts_at": at,
+        "venue": {"kind": "in_person", "venue_id": stack.registry["venue"]},
+    }
+    booked = await ok(await command(stack.http, first["id"], "book-meeting", booking))
+    assert booked["meetings"][0]["venue"]["name"] == "Hatfield Community Centre"
+    clash = await command(stack.http, second["id"], "book-meeting", booking)
+    assert clash.status_code == 422
+    assert "already booked" in clash.json()["detail"]
+    cancelled = await ok(
+        await command(
+            stack.http,
+            first["id"],
+            "cancel-meeting",
+            {"cancelled_by": "family", "reason": "Child unwell"},
+        )
+    )
+    assert cancelled["status"] == "arranging_meeting"
+    assert cancelled["meetings"][0]["status"] == "cancelled"
+    taken = await ok(await command(stack.http, second["id"], "book-meeting", booking))
+    assert taken["status"] == "meeting_booked"
+    rebooked = await ok(
+        await command(
+            stack.http,
+            first["id"],
+            "book-meeting",
+            {**booking, "starts_at": london_at(meeting_day(17), hour=10)},
+        )
+    )
+    assert [m["status"] for m in rebooked["meetings"]] == ["cancelled", "booked"]
+
+
+async def test_referrals_are_findable_in_visibility_by_status_and_council(stack: Stack) -> None:
+    referral = await create(stack.http, mediation_body())
+    rid = referral["id"]
+    await ok(await command(stack.http, rid, "request-mediation"))
+    query = (
+        f"WorkflowId = 'referral-{rid}' AND ReferralStatus = 'arranging_meeting' "
+        "AND LocalAuthority = 'E10000015' AND ReferralRoute = 'mediation' "
+        "AND CertificateIssued = false AND NextDeadlineName = 'referral_actioned_by'"
+    )
+    for _ in range(100):
+        found = [w.id async for w in stack.temporal.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [f"referral-{rid}"]
+    handle = stack.temporal.get_workflow_handle(f"referral-{rid}")
+    description = await handle.describe()
+    assert await description.static_summary() == f"Mediation referral {rid[:8]} · E10000015"
+    assert CHILD_NAME not in str(description.raw_description)

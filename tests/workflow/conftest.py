@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from workflows.client import workflow_id
 from workflows.referral import CommandEnvelope, ReferralWorkflow, StartReferral
 
 CREATE = TypeAdapter(ReferralCreate)
+HISTORIES = Path(__file__).parent / "histories"
 COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
 
 
@@ -87,6 +89,14 @@ class Harness:
             name, CommandEnvelope(actor="test", command=command), result_type=Referral
         )
         return result
+
+    async def finish(self, handle: WorkflowHandle[ReferralWorkflow, Any], name: str) -> None:
+        """Wait for the referral to close; with RECORD_HISTORIES=1 save its history for replay."""
+        await handle.result()
+        if os.environ.get("RECORD_HISTORIES") == "1":
+            history = await handle.fetch_history()
+            HISTORIES.mkdir(exist_ok=True)
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
 
     async def state(self, handle: WorkflowHandle[ReferralWorkflow, Any]) -> Referral:
         referral = await handle.query(ReferralWorkflow.referral)

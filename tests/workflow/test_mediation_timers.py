@@ -98,7 +98,9 @@ async def test_no_meeting_in_30_days_issues_deemed_certificate_on_day_31(harness
     ]
     assert held.certificates[1].issued_on == s["meeting"]
     assert held.appeal_deadline == s["appeal"]  # from the first certificate (RULES.md A4)
-    await handle.result()
+    await harness.finish(
+        handle, "mediation_no_meeting_in_30_days_issues_deemed_certificate_on_day_31"
+    )
 
 
 # Decline told on the Thursday before Good Friday: Good Friday and Easter Monday are skipped.
@@ -127,7 +129,9 @@ async def test_certificate_after_decline_is_due_three_working_days_over_easter(
     assert declined.deadlines["certificate_due_by"].rule == "DL-02"
     assert declined.certificates[0].issued_on == s["starts"]
     assert declined.outcome is Outcome.DECLINED_MEDIATION
-    await handle.result()
+    await harness.finish(
+        handle, "mediation_certificate_after_decline_is_due_three_working_days_over_easter"
+    )
 
 
 # Referral received on the Friday before the spring bank holiday: 5 working days (DL-13).
@@ -169,7 +173,9 @@ async def test_missed_referral_action_is_marked_breached_and_blocks_nothing(
     late = await harness.send(handle, "action")
     assert late.deadlines["referral_actioned_by"].breached
     await harness.send(handle, "withdraw")
-    await handle.result()
+    await harness.finish(
+        handle, "mediation_missed_referral_action_is_marked_breached_and_blocks_nothing"
+    )
 
 
 # Agreement signed on 1 Feb: amend plan 5 weeks (reg 44(2)(e)), non-appealable 2 weeks
@@ -263,4 +269,6 @@ async def test_agreed_actions_get_legal_deadlines_reminders_and_breaches(harness
     done = await harness.send(handle, "complete_action", action_id="amend")
     assert done.status is Status.CLOSED
     assert done.outcome is Outcome.AGREEMENT
-    await handle.result()
+    await harness.finish(
+        handle, "mediation_agreed_actions_get_legal_deadlines_reminders_and_breaches"
+    )
