@@ -152,6 +152,11 @@ class ReferralWorkflow:
 
         while not self._state.closed:
             wake = tr.next_wake(self._state, start.policy, self._calendar)
+            if self._state.status_clock_running and workflow.patched("daily-status-line"):
+                # Wake each midnight while the 30-day clock runs, so "day N of 30" stays live.
+                tomorrow = self._today() + timedelta(days=1)
+                if wake is None or tomorrow < wake.on:
+                    wake = tr.Wake(tomorrow, f"status line: {tomorrow.isoformat()}")
             if wake is None:
                 await workflow.wait_condition(lambda: bool(self._inbox))
             else:
@@ -165,6 +170,7 @@ class ReferralWorkflow:
                 await self._process(self._inbox[0])
                 self._inbox.popleft()
             await self._apply(tr.tick(self._state, self._ctx()))
+            workflow.set_current_details(status_line(self._state, self._today()))
 
         # Closed: answer whatever is still queued, let handlers finish, flush dispatches.
         while self._inbox:

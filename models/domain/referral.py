@@ -527,6 +527,16 @@ class Referral(BaseModel):
         return self.status is Status.CLOSED
 
     @property
+    def status_clock_running(self) -> bool:
+        """The 30-day clock (DL-03/DL-05) is running: arranging or booked, not yet met."""
+        arrange = self.deadlines.get("mediation_must_be_arranged_by")
+        return (
+            self.status in (Status.ARRANGING_MEETING, Status.MEETING_BOOKED)
+            and arrange is not None
+            and arrange.open
+        )
+
+    @property
     def certificate(self) -> Certificate | None:
         return self.certificates[0] if self.certificates else None
 

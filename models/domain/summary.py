@@ -42,12 +42,7 @@ def status_line(referral: Referral, today: date) -> str:
     status = referral.status.value.replace("_", " ")
     parts = [status]
     arrange = referral.deadlines.get("mediation_must_be_arranged_by")
-    if (
-        referral.status in (Status.ARRANGING_MEETING, Status.MEETING_BOOKED)
-        and arrange is not None
-        and arrange.open
-        and referral.mediation_requested_on is not None
-    ):
+    if referral.status_clock_running and arrange and referral.mediation_requested_on:
         day = (today - referral.mediation_requested_on).days
         left = (arrange.due_on - today).days
         parts.append(f"day {day} of 30, {left} days left ({arrange.rule} {arrange.due_on})")

@@ -27,7 +27,7 @@ from workflows.client import workflow_id
 from workflows.referral import CommandEnvelope, ReferralWorkflow, StartReferral
 
 CREATE = TypeAdapter(ReferralCreate)
-HISTORIES = Path(__file__).parent / "histories"
+HISTORIES = Path(__file__).parent / "histories" / "v2"
 COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
 
 
@@ -95,7 +95,7 @@ class Harness:
         await handle.result()
         if os.environ.get("RECORD_HISTORIES") == "1":
             history = await handle.fetch_history()
-            HISTORIES.mkdir(exist_ok=True)
+            HISTORIES.mkdir(parents=True, exist_ok=True)
             (HISTORIES / f"{name}.json").write_text(history.to_json())
 
     async def state(self, handle: WorkflowHandle[ReferralWorkflow, Any]) -> Referral:

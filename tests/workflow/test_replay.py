@@ -17,15 +17,15 @@ from temporalio.worker import Replayer
 
 from worker import WORKFLOWS, sandbox_runner
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-LOADED = {p.stem: json.loads(p.read_text()) for p in HISTORIES}
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("**/*.json"))
+LOADED = {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in HISTORIES}
 
 
 def test_there_is_a_history_for_each_path() -> None:
     names = set(LOADED)
     assert len(names) >= 10
-    assert any(n.startswith("mediation_") for n in names)
-    assert any(n.startswith("dr_") for n in names)
+    assert any(n.split("/")[-1].startswith("mediation_") for n in names)
+    assert any(n.split("/")[-1].startswith("dr_") for n in names)
 
 
 @pytest.mark.parametrize("name", sorted(LOADED))
