@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
 ILLEGAL = "IllegalTransition"
 INVALID = "InvalidCommand"
 IDEMPOTENCY_MISMATCH = "IdempotencyMismatch"
+UNAVAILABLE = "Unavailable"
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -211,7 +212,13 @@ class ReferralWorkflow:
                     cause.message, {"field": field}, type=INVALID, non_retryable=True
                 )
             else:
-                raise
+                # The registry could not be reached (retries exhausted): the command is not
+                # applied, the caller may try again, and the referral carries on.
+                pending.error = ApplicationError(
+                    "The mediator registry could not be checked just now; try again shortly.",
+                    type=UNAVAILABLE,
+                    non_retryable=True,
+                )
         pending.done = True
 
     async def _vet_booking(self, command: BookMeeting) -> BookingVetted:

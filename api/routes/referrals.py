@@ -41,6 +41,7 @@ from workflows.referral import (
     IDEMPOTENCY_MISMATCH,
     ILLEGAL,
     INVALID,
+    UNAVAILABLE,
     CommandEnvelope,
     Created,
     ReferralWorkflow,
@@ -86,6 +87,10 @@ def _problem_from_update(exc: WorkflowUpdateFailedError) -> Problem:
         if cause.type == INVALID:
             field = details.get("field") or "body"
             return validation_problem([{"field": f"body.{field}", "message": cause.message}])
+        if cause.type == UNAVAILABLE:
+            return Problem(
+                503, "Temporarily unavailable", cause.message, headers={"Retry-After": "5"}
+            )
         if cause.type == IDEMPOTENCY_MISMATCH:
             return Problem(
                 422, "Idempotency-Key reused", cause.message, type_="idempotency-key-reused"
