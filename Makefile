@@ -5,12 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint types fmt unit workflow e2e migrate lock clean
+.PHONY: help run test lint types fmt unit workflow e2e migrate lock clean api-key
 
 help:
 	@echo "make run    start Temporal dev server + worker + API (Ctrl-C stops all)"
 	@echo "make test   ruff, import contracts, mypy and the whole pytest suite"
 	@echo "make fmt | lint | types | unit | workflow | e2e | migrate | lock | clean"
+	@echo "make api-key [NAME=local-dev] [SCOPES=admin] [LA=E10000015]   create an API key"
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,13 @@ e2e: $(STAMP)
 
 migrate: $(STAMP)
 	$(PY) -m models.migrate
+
+# An API key for the local stack (shown once). Production: python -m api.keys create --help
+NAME   ?= local-dev
+SCOPES ?= admin
+api-key: $(STAMP)
+	$(PY) -m api.keys create --name $(NAME) $(foreach s,$(SCOPES),--scope $(s)) \
+		$(foreach c,$(LA),--local-authority $(c))
 
 # Regenerate the pinned versions of every transitive dependency.
 lock: $(STAMP)

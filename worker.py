@@ -21,18 +21,25 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import CalendarActivities
+from activities.dispatch import DispatchConfig, build_mailer
+from activities.documents import DocumentActivities
 from activities.mediators import MediatorActivities
 from activities.notify import NotifyActivities
 from activities.records import RecordActivities
+from activities.retention import RetentionActivities
 from models import migrate
+from models.codec import codec_from_settings
 from models.db import make_engine, make_sessionmaker
+from models.logging import configure_logging
 from models.settings import Settings
-from workflows.client import connect
+from models.webhooks import WebhookSender
+from workflows.client import connect, data_converter
 from workflows.referral import ReferralWorkflow
+from workflows.retention import RetentionWorkflow, ensure_retention_schedule
 
 log = logging.getLogger("worker")
 
-WORKFLOWS: tuple[type, ...] = (ReferralWorkflow,)
+WORKFLOWS: tuple[type, ...] = (ReferralWorkflow, RetentionWorkflow)
 
 # Pure third-party modules that pydantic imports lazily while decoding workflow inputs.
 PASSTHROUGH_MODULES = ("email_validator", "idna", "dns", "dateutil")
@@ -43,12 +50,24 @@ def build_activities(
 ) -> list[Any]:
     calendar = CalendarActivities(extra_holidays=settings.extra_bank_holidays)
     records = RecordActivities(sessionmaker)
-    notify = NotifyActivities(sessionmaker)
+    mailer = build_mailer(settings)  # SMTP, or .eml files under <data_dir>/outbox
+    webhooks = WebhookSender(timeout=settings.send_timeout_seconds)
+    dispatch = DispatchConfig.from_settings(settings)
+    notify = NotifyActivities(sessionmaker, mailer, webhooks, dispatch)
+    documents = DocumentActivities(sessionmaker, mailer, webhooks, dispatch)
     mediators = MediatorActivities(sessionmaker)
+    retention = RetentionActivities(
+        sessionmaker,
+        retention_days=settings.retention_days,
+        idempotency_retention_days=settings.idempotency_retention_days,
+    )
     return [
+        retention.erase_expired_referrals,
         calendar.load_bank_holidays,
         records.record_referral,
         notify.send_notification,
+        notify.publish_events,
+        documents.dispatch_document,
         mediators.vet_and_reserve_booking,
         mediators.release_reservation,
     ]
@@ -82,7 +101,12 @@ def build_worker(
 async def run(settings: Settings) -> None:
     await asyncio.to_thread(migrate.upgrade, settings.database_target)
     engine = make_engine(settings.database_target)
-    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    converter = data_converter(codec_from_settings(settings))  # payloads encrypted
+    client = await connect(
+        settings.temporal_target, settings.temporal_namespace, converter=converter
+    )
+    if settings.retention_schedule:
+        await ensure_retention_schedule(client, settings.task_queue)
     worker = build_worker(
         client,
         task_queue=settings.task_queue,
@@ -102,8 +126,9 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run(Settings()))
+    settings = Settings()
+    configure_logging(settings)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

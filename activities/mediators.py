@@ -1,9 +1,13 @@
 """Booking checks against the mediator and venue registries, and slot reservations.
 
 A mediator must be active, SEND-trained and free of any conflict of interest with the
-referral's council or any organisation in the case (RULES.md §4: independent of the LA and
-the school); an in-person venue must be a neutral one. The slot is reserved idempotently
-(keyed by referral and meeting), and an overlapping booking for the same mediator is refused.
+referral's council (by code or by name) or any organisation in the case (RULES.md §4:
+independent of the LA and the school); an in-person venue must be a neutral one; the meeting
+must fall within the mediator's availability (weekly ``working_hours`` and ``unavailable``
+dates, Europe/London). The slot is reserved idempotently (keyed by referral and meeting), and
+an overlapping booking for the same mediator is refused. Bookings for one mediator are
+serialised (a write on the mediator's row first), so two concurrent bookings cannot both
+take the same slot.
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from models.availability import parse_dates_off, parse_hours, unavailability
 from models.db import dialect_of, insert_stmt
 from models.domain.referral import MediatorSummary, Venue, VenueKind
-from models.tables import MediatorRow, MeetingReservationRow, VenueRow, table_of
+from models.tables import (
+    LocalAuthorityRow,
+    MediatorRow,
+    MeetingReservationRow,
+    VenueRow,
+    table_of,
+)
 
 BOOKING_REJECTED = "BookingRejected"
 
@@ -70,6 +81,14 @@ class MediatorActivities:
     @activity.defn(name="vet_and_reserve_booking")
     async def vet_and_reserve_booking(self, req: BookingRequest) -> BookingVetted:
         async with self._sessionmaker() as session:
+            # Take the mediator's row for writing first: concurrent bookings of one mediator
+            # queue here (a row lock on PostgreSQL, the write lock on SQLite).
+            mediators = table_of(MediatorRow)
+            await session.exec(
+                mediators.update()
+                .where(mediators.c.id == req.mediator_id)
+                .values(active=mediators.c.active)
+            )
             mediator = await session.get(MediatorRow, req.mediator_id)
             if mediator is None or not mediator.active:
                 raise _reject(f"mediator_id: no active mediator '{req.mediator_id}'", "mediator_id")
@@ -77,13 +96,17 @@ class MediatorActivities:
                 raise _reject(
                     f"mediator_id: mediator '{mediator.id}' is not SEND-trained", "mediator_id"
                 )
-            if req.local_authority in mediator.conflict_local_authorities:
+            council = await session.get(LocalAuthorityRow, req.local_authority)
+            council_codes = {_norm(c) for c in mediator.conflict_local_authorities}
+            conflicts = {_norm(o) for o in mediator.conflict_organisations}
+            if _norm(req.local_authority) in council_codes or (
+                council is not None and _norm(council.name) in conflicts
+            ):
                 raise _reject(
                     f"mediator_id: mediator '{mediator.id}' has a conflict of interest with "
                     f"the local authority {req.local_authority} and cannot be booked",
                     "mediator_id",
                 )
-            conflicts = {_norm(o) for o in mediator.conflict_organisations}
             clashing = sorted(o for o in req.organisations if _norm(o) in conflicts)
             if clashing:
                 raise _reject(
@@ -108,6 +131,14 @@ class MediatorActivities:
                 )
             else:
                 venue = Venue(kind=VenueKind.REMOTE, video_link=req.video_link)
+            why = unavailability(
+                parse_hours(mediator.working_hours),
+                parse_dates_off(mediator.unavailable),
+                req.starts_at,
+                req.ends_at,
+            )
+            if why is not None:
+                raise _reject(f"starts_at: mediator '{mediator.id}' {why}", "starts_at")
             reservations = table_of(MeetingReservationRow)
             r = MeetingReservationRow
             clash = await session.exec(

@@ -1,34 +1,50 @@
-"""Notifications to the family and the parties, recorded in the outbox exactly once.
+"""Notifications to the family and the parties, and referral events to back-office webhooks.
 
-Each notification is keyed by the workflow's effect key plus the recipient, so a retried
-activity or a replayed workflow inserts nothing new. Delivery (email, webhooks) reads the
-outbox; the documents issue adds rendering and sending.
+``send_notification`` records each notification in the outbox (keyed by the workflow's effect
+key plus the recipient, so a retried activity or a replayed workflow inserts nothing new),
+then emails each recipient who prefers email, exactly once per (key, recipient), through the
+delivery ledger (``activities/dispatch.py``). Texts are short, plain English and carry as
+little personal data as possible: the referral's reference, dates, and the provider's
+contact details; never a child's name.
+
+``publish_events`` delivers the referral's status events (``referral.created``,
+``referral.status_changed``, ``referral.closed``, ``deadline.breached``) to subscribed
+back-office systems as signed webhooks, once per (event, subscription).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.dispatch import (
+    Case,
+    DispatchConfig,
+    Dispatcher,
+    Retry,
+    reach,
+)
+from activities.messages import DeliveryOutcome, NotificationRequest, PublishRequest
+from activities.records import EventRecord
 from models.db import dialect_of, insert_stmt
+from models.delivery import TransientFailure
+from models.documents import Issuer, clock_time, long_date
 from models.domain.referral import Referral
+from models.mail import Mailer, OutgoingMail
 from models.tables import NotificationRow, ReferralRow, table_of
+from models.webhooks import STATUS_EVENT_FIELDS, WebhookSender
 
+log = logging.getLogger(__name__)
 
-class NotificationRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    key: str
-    referral_id: str
-    template: str
-    recipients: tuple[str, ...]
-    data: dict[str, str] = {}
+__all__ = ["NotificationRequest", "NotifyActivities", "PublishRequest", "channel_for"]
 
 
 def channel_for(referral: Referral, recipient: str) -> str:
@@ -44,13 +60,27 @@ def channel_for(referral: Referral, recipient: str) -> str:
 
 
 class NotifyActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        mailer: Mailer | None = None,
+        webhooks: WebhookSender | None = None,
+        config: DispatchConfig | None = None,
+    ) -> None:
+        """Without a mailer (or config), notifications are only recorded in the outbox."""
         self._sessionmaker = sessionmaker
         self._dialect = dialect_of(sessionmaker)
+        self._config = config
+        self._dispatcher = (
+            Dispatcher(sessionmaker, mailer, webhooks or WebhookSender(), config)
+            if mailer is not None and config is not None
+            else None
+        )
 
     @activity.defn(name="send_notification")
     async def send_notification(self, request: NotificationRequest) -> int:
-        """Queue the notification for each recipient; returns how many were new."""
+        """Queue the notification for each recipient, email those who prefer email (once
+        each); returns how many outbox rows were new."""
         async with self._sessionmaker() as session:
             row = await session.get(ReferralRow, request.referral_id)
             if row is None:
@@ -75,4 +105,243 @@ class NotifyActivities:
             stmt = insert_stmt(self._dialect, table_of(NotificationRow)).values(values)
             result = await session.exec(stmt.on_conflict_do_nothing())
             await session.commit()
-            return int(result.rowcount or 0)
+            created = int(result.rowcount or 0)
+        if self._dispatcher is not None:
+            await self._email(self._dispatcher, request)
+        return created
+
+    async def _email(self, dispatcher: Dispatcher, request: NotificationRequest) -> None:
+        case = await dispatcher.case(request.referral_id)
+        retry: list[str] = []
+        for recipient in dict.fromkeys(request.recipients):
+            key = f"{request.key}:{recipient}"
+            try:
+                outcome = await dispatcher.email(
+                    case,
+                    key=key,
+                    purpose="notification",
+                    recipient=recipient,
+                    target=reach(case.referral, recipient),
+                    compose=self._composer(case, request, recipient),
+                    template=request.template,
+                )
+            except TransientFailure as exc:
+                retry.append(exc.detail)
+                continue
+            await self._mark(key, outcome)
+        if retry:
+            raise ApplicationError(str(Retry(retry)), type="DeliveryRetry")
+
+    async def _mark(self, key: str, outcome: DeliveryOutcome) -> None:
+        """Mirror the delivery's outcome on the outbox row."""
+        table = table_of(NotificationRow)
+        async with self._sessionmaker() as session:
+            stmt = update(table).where(table.c.key == key).values(status=outcome.status)
+            await session.exec(stmt)
+            await session.commit()
+
+    def _composer(
+        self, case: Case, request: NotificationRequest, recipient: str
+    ) -> Callable[[str, datetime], OutgoingMail]:
+        assert self._config is not None
+        config = self._config
+
+        def compose(address: str, when: datetime) -> OutgoingMail:
+            issuer = case.letterhead.issuer
+            subject, body = notification_text(
+                request.template, request.data, case.referral.id, issuer, recipient
+            )
+            return OutgoingMail(
+                key=f"{request.key}:{recipient}",
+                sender=config.mail_from,
+                sender_name=issuer.name,
+                to=address,
+                reply_to=issuer.email,
+                subject=subject,
+                body=body,
+                date=when,
+            )
+
+        return compose
+
+    @activity.defn(name="publish_events")
+    async def publish_events(self, req: PublishRequest) -> int:
+        """Webhooks for the referral's status events, once per (event, subscription).
+
+        Returns how many deliveries stand sent for these events.
+        """
+        if self._dispatcher is None or self._config is None:
+            return 0
+        events = [e for e in req.events if e.type in STATUS_EVENT_FIELDS]
+        if not events:
+            return 0
+        dispatcher = self._dispatcher
+        async with self._sessionmaker() as session:
+            row = await session.get(ReferralRow, req.referral_id)
+            if row is None:
+                raise RuntimeError("referral not projected yet")  # retried
+            local_authority, route = row.local_authority, row.route
+        case = await dispatcher.case(req.referral_id)
+        sent = 0
+        retry: list[str] = []
+        for event in events:
+            try:
+                outcomes = await dispatcher.publish(
+                    case,
+                    referral_id=req.referral_id,
+                    local_authority=local_authority,
+                    event_type=event.type,
+                    event_key=f"{req.referral_id}:event-{event.seq}",
+                    payload=status_event(
+                        req.referral_id, local_authority, route, event, self._config.base_url
+                    ),
+                    purpose="event",
+                )
+            except Retry as exc:
+                retry += exc.details
+                continue
+            sent += sum(1 for o in outcomes if o.status == "sent")
+        if retry:
+            raise ApplicationError(str(Retry(retry)), type="DeliveryRetry")
+        return sent
+
+
+def status_event(
+    referral_id: str, local_authority: str, route: str, event: EventRecord, base_url: str
+) -> dict[str, Any]:
+    """The webhook body of a status event: codes and dates from a whitelist, no free text."""
+    fields = STATUS_EVENT_FIELDS[event.type]
+    data: dict[str, Any] = {
+        "referral_id": referral_id,
+        "local_authority": local_authority,
+        "route": route,
+        "seq": event.seq,
+        "on": event.on.isoformat(),
+        "referral_url": f"{base_url.rstrip('/')}/v1/referrals/{referral_id}",
+    }
+    for name in fields:
+        value = event.data.get(name)
+        if value is None or isinstance(value, str | int | bool):
+            data[name] = value
+    return {"type": event.type, "timestamp": event.at.isoformat(), "data": data}
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def _when(value: str | None) -> str:
+    """An ISO date or instant from the notification's data, in plain words."""
+    if not value:
+        return ""
+    try:
+        if "T" in value:
+            instant = datetime.fromisoformat(value)
+            return f"{long_date(instant.date())} at {clock_time(instant)}"
+        return long_date(date.fromisoformat(value))
+    except ValueError:
+        return ""
+
+
+def notification_text(
+    template: str, data: Mapping[str, str], referral_id: str, issuer: Issuer, recipient: str
+) -> tuple[str, str]:
+    """Subject and body for a notification template (short, plain English, minimal data)."""
+    provider = issuer.name
+    respond_by = _when(data.get("respond_by"))
+    arrange_by = _when(data.get("arrange_by"))
+    due_on = _when(data.get("due_on"))
+    starts = _when(data.get("starts_at"))
+    action = data.get("action", "")
+    family = recipient == "family"
+    texts: dict[str, tuple[str, str]] = {
+        "dr_consent_request": (
+            "Will you take part in disagreement resolution?",
+            "A family has asked for disagreement resolution about special educational needs "
+            "provision, and has named your organisation. It is free, confidential and "
+            f"voluntary. Please tell {provider} by {respond_by or 'the date we gave you'} "
+            "whether you will take part.",
+        ),
+        "dr_consent_reminder": (
+            "Reminder: will you take part in disagreement resolution?",
+            f"We have not yet heard whether you will take part. Please tell {provider} by "
+            f"{respond_by or 'the date we gave you'}. If we do not hear from you, we will take "
+            "it that you will not take part.",
+        ),
+        "dr_going_ahead": (
+            "Disagreement resolution is going ahead",
+            "Everyone needed has agreed to take part. "
+            f"{provider} will contact you to arrange the meeting.",
+        ),
+        "dr_not_going_ahead": (
+            "Disagreement resolution is not going ahead",
+            "Disagreement resolution will not go ahead"
+            + (f" because {data['reason']}" if data.get("reason") else "")
+            + f". You can contact {provider} to talk about other options. Your other rights "
+            "are not affected.",
+        ),
+        "mediation_requested_la": (
+            f"Mediation requested: referral {referral_id}",
+            "A family has asked for mediation about a decision your council made. The council "
+            f"must arrange mediation by {arrange_by or 'the 30-day deadline'} and send someone "
+            "who can make decisions about the issues. Please contact "
+            f"{provider} to arrange it.",
+        ),
+        "icb_notification": (
+            f"Mediation about health care provision: referral {referral_id}",
+            "A family has asked for mediation that includes health care provision. Mediation "
+            f"must be arranged by {arrange_by or 'the 30-day deadline'}. Please contact "
+            f"{provider} to take part.",
+        ),
+        "invitation_to_take_part": (
+            "Invitation to take part in mediation",
+            "A family has asked for a meeting with a mediator and would like someone from your "
+            f"organisation to attend. {provider} will contact you with the date and details.",
+        ),
+        "supporter_welcome": (
+            "You have been named as a supporter",
+            "A family has named you as the person supporting them at their meeting. "
+            f"{provider} will send you the meeting details.",
+        ),
+        "meeting_cancelled": (
+            "Meeting cancelled",
+            f"The meeting{' on ' + starts if starts else ''} has been cancelled. "
+            f"{provider} will contact you about what happens next.",
+        ),
+        "referral_withdrawn": (
+            "Referral withdrawn",
+            f"Referral {referral_id} has been withdrawn and is now closed. "
+            "Nothing more is needed from you.",
+        ),
+        "action_reminder": (
+            f"Reminder: agreed action due by {due_on}" if due_on else "Reminder: agreed action",
+            f"An action agreed at the meeting ({action or 'see the signed agreement'}) is due "
+            f"by {due_on or 'the agreed date'}. Please make sure it is done on time and tell "
+            f"{provider} when it is.",
+        ),
+        "action_overdue": (
+            "Agreed action overdue",
+            f"An action agreed at the meeting ({action or 'see the signed agreement'}) was due "
+            f"by {due_on or 'the agreed date'} and has not been recorded as done."
+            + (
+                f" If you are worried, contact {provider}."
+                if family
+                else f" Please complete it and tell {provider}."
+            ),
+        ),
+    }
+    subject, text = texts.get(
+        template,
+        (
+            f"Update about referral {referral_id}",
+            f"There is an update about referral {referral_id}. "
+            f"{provider} will contact you if anything is needed from you.",
+        ),
+    )
+    contact = f"Questions? Contact {provider}"
+    if issuer.phone:
+        contact += f" on {issuer.phone}"
+    if issuer.email:
+        contact += f" or {issuer.email}"
+    contact += f" ({issuer.office_hours})."
+    body = "\n".join(["Hello,", "", text, "", contact, f"Referral reference: {referral_id}"])
+    return subject, body + "\n"

@@ -11,11 +11,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api import errors
-from api.routes import health, referrals, timescales
+from api import errors, hardening
+from api.routes import (
+    codec,
+    documents,
+    export,
+    health,
+    listing,
+    referrals,
+    registries,
+    reports,
+    timescales,
+    webhooks,
+)
+from models.codec import EncryptionCodec, codec_from_settings
 from models.db import make_engine, make_sessionmaker
+from models.logging import configure_logging
 from models.settings import Settings
-from workflows.client import connect
+from workflows.client import connect, data_converter
 
 
 class State(TypedDict):
@@ -23,6 +36,7 @@ class State(TypedDict):
     temporal: Client
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    codec: EncryptionCodec
 
 
 DESCRIPTION = """
@@ -38,10 +52,14 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         s = settings if settings is not None else Settings()
+        configure_logging(s)
+        codec = codec_from_settings(s)  # payloads encrypted; also serves /codec
         client = temporal
         if client is None:
             # Lazy: the API starts (and /readyz answers 503) while Temporal is still down.
-            client = await connect(s.temporal_target, s.temporal_namespace, lazy=True)
+            client = await connect(
+                s.temporal_target, s.temporal_namespace, lazy=True, converter=data_converter(codec)
+            )
         engine = make_engine(s.database_target)
         try:
             yield State(
@@ -49,6 +67,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
                 temporal=client,
                 engine=engine,
                 sessionmaker=make_sessionmaker(engine),
+                codec=codec,
             )
         finally:
             await engine.dispose()
@@ -60,7 +79,15 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         lifespan=lifespan,
     )
     errors.install(app)
+    hardening.install(app)  # API keys and scopes (api/auth.py), body limit, /codec CORS, headers
     app.include_router(health.router)
     app.include_router(referrals.router, prefix="/v1")
+    app.include_router(listing.router, prefix="/v1")
+    app.include_router(registries.router, prefix="/v1")
+    app.include_router(reports.router, prefix="/v1")
     app.include_router(timescales.router, prefix="/v1")
+    app.include_router(documents.router, prefix="/v1")
+    app.include_router(webhooks.router, prefix="/v1")
+    app.include_router(export.router, prefix="/v1")
+    app.include_router(codec.router)
     return app

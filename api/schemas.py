@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,7 @@ from models.domain.referral import (
     Certificate,
     CertificateKind,
     DisagreementResolutionReferralCreate,
+    DocumentRef,
     MediationReferralCreate,
     Meeting,
     Notice,
@@ -96,6 +97,10 @@ class ReferralRead(Read):
     parties: list[PartyRead]
     meetings: list[Meeting]
     agreement: Agreement | None
+    documents: list[DocumentRef] = Field(
+        description="Documents issued (numbers, hashes) and recipients not reached; "
+        "details and deliveries at /v1/referrals/{id}/documents."
+    )
     actioned_on: date | None
     information_session_on: date | None
     mediation_requested_on: date | None
@@ -193,6 +198,7 @@ def referral_read(referral: Referral) -> ReferralRead:
         ],
         meetings=list(referral.meetings),
         agreement=referral.agreement,
+        documents=list(referral.documents),
         actioned_on=referral.actioned_on,
         information_session_on=referral.information_session_on,
         mediation_requested_on=referral.mediation_requested_on,
@@ -203,4 +209,58 @@ def referral_read(referral: Referral) -> ReferralRead:
         closure_reason=referral.closure_reason,
         allowed_commands=[c.replace("_", "-") for c in tr.allowed_commands(referral)],
         details=referral.request,
+    )
+
+
+# --------------------------------------------------------------------------- listing, timeline
+
+
+class CertificateBrief(Read):
+    kind: CertificateKind
+    issued_on: date
+
+
+class ReferralSummary(Read):
+    """A referral in a list: codes and dates only, never personal data."""
+
+    id: str
+    route: Route
+    status: Status
+    local_authority: str
+    next_deadline: NextDeadline | None = Field(
+        description="The earliest open deadline (agreed actions included); null when none."
+    )
+    breached: bool = Field(description="Any deadline or agreed action breached.")
+    certificate: CertificateBrief | None = Field(description="The first certificate, if any.")
+    appeal_deadline: date | None
+    outcome: Outcome | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReferralPage(Read):
+    items: list[ReferralSummary]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` (with the same filters and sort) for the next page; "
+        "null on the last page."
+    )
+
+
+class EventRead(Read):
+    seq: int = Field(description="1, 2, 3…: the order in which things happened to the referral.")
+    type: str = Field(description="e.g. referral.created, mediation.requested, certificate.issued.")
+    occurred_on: date = Field(description="The date of the fact (Europe/London).")
+    recorded_at: datetime = Field(description="When the service recorded it.")
+    actor: str = Field(description="The API client that sent the command, or `system`.")
+    actor_type: Literal["api_client", "system"] = Field(
+        description="`system` for what the service did by itself (timers, certificates)."
+    )
+    data: dict[str, Any] = Field(description="What changed: ids, codes and dates only.")
+
+
+class EventPage(Read):
+    referral_id: str
+    items: list[EventRead]
+    next_after: int | None = Field(
+        description="Pass as `after` for the next events; null when there are no more."
     )

@@ -22,9 +22,11 @@ from pathlib import Path
 
 import httpx
 
+from models.logging import configure_logging
 from models.settings import Settings
 from workflows import search_attributes
 from workflows.client import connect
+from workflows.retention import ensure_namespace_retention
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_SECONDS = 20.0
@@ -70,6 +72,9 @@ def temporal_command(settings: Settings) -> list[str]:
         "journal_mode=wal",
         "--sqlite-pragma",
         "synchronous=normal",
+        # The Web UI decodes (decrypts) payloads through the API's codec endpoint.
+        "--ui-codec-endpoint",
+        f"{settings.api_base_url}/codec",
         *search_attributes.cli_flags(),
     ]
 
@@ -130,6 +135,8 @@ async def wait_for_temporal(settings: Settings, stack: Stack, timeout: float = 9
             added = await search_attributes.ensure_registered(client)
             if added:
                 print(f"  registered search attributes: {', '.join(added)}", flush=True)
+            # Closed histories are kept as long as the database keeps personal data.
+            await ensure_namespace_retention(client, settings.retention_days)
             return
         except Exception:
             if time.monotonic() > deadline:
@@ -154,6 +161,7 @@ def wait_for_api(settings: Settings, stack: Stack, timeout: float = 90.0) -> Non
 
 def main() -> int:
     settings = Settings()
+    configure_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(settings)
 
@@ -197,6 +205,9 @@ def main() -> int:
             f"  Temporal        {settings.temporal_target} (task queue {settings.task_queue}; "
             f"log {temporal_log})\n"
             f"  Data            {settings.data_dir.resolve()}\n"
+            f"  Mail            {settings.smtp_host or settings.mail_outbox_dir.resolve()}"
+            f"{'' if settings.smtp_host else '/*.eml (no SMTP host: open them in a mail app)'}\n"
+            "  API key         make api-key NAME=my-system  (every /v1 call needs one)\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+PLACEHOLDER_MARKERS = ("placeholder", "changeme", "change-me", "dev-insecure")
 
 
 class Settings(BaseSettings):
@@ -26,6 +27,7 @@ class Settings(BaseSettings):
         env_file=".env",
         frozen=True,
         extra="ignore",
+        hide_input_in_errors=True,  # a validation error never prints secrets
     )
 
     environment: Environment = Field(
@@ -78,20 +80,116 @@ class Settings(BaseSettings):
         default=3, ge=1, le=30, description="Working days before an agreed action's due date."
     )
 
+    # ---- Documents and dispatch (email over SMTP, signed webhooks) --------------------------
+    # No SMTP host: mail is written as .eml files under ``mail_outbox_dir`` (make run).
+    smtp_host: str = Field(default="", description="SMTP server; empty = write .eml files.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = Field(default=True, description="STARTTLS after connecting.")
+    smtp_implicit_tls: bool = Field(default=False, description="TLS from the start (port 465).")
+    mail_from: str = Field(
+        default="noreply@send-referrals.invalid",
+        description="Envelope and From address; the provider's name is the display name.",
+    )
+    outbox_dir: Path | None = Field(
+        default=None, description="Where .eml files go without SMTP; default <data_dir>/outbox."
+    )
+    escalation_email: str = Field(
+        default="",
+        description="Told of permanently failed deliveries when the provider has no email.",
+    )
+    send_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Bound on one email or webhook send."
+    )
+    delivery_lease_seconds: float = Field(
+        default=45.0,
+        gt=0,
+        le=3600,
+        description="A send claimed longer ago than this (crashed worker) may be retried.",
+    )
+
+    # ---- Security and data protection (README "Security and data protection") -------------
     # Secrets (placeholders refused outside development and test)
-    codec_keys: SecretStr = Field(
-        default=SecretStr("dev-placeholder"),
-        description="Payload encryption keys (see README).",
+    codec_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Payload encryption keys, JSON {"key id": "base64 of 32 random bytes"}. '
+        "Empty in development/test: the public development key. Keep old keys when rotating.",
+    )
+    codec_active_key_id: str = Field(
+        default="", description="The key that encrypts new payloads (optional with one key)."
+    )
+    ui_origin: tuple[str, ...] = Field(
+        default=(),
+        description="Origins of the Temporal Web UI allowed to call /codec (CORS); default "
+        "http://127.0.0.1:<ui port> and http://localhost:<ui port>.",
+    )
+    codec_trust_ui_origin: bool | None = Field(
+        default=None,
+        description="Development only: /codec answers a browser request from ui_origin without "
+        "an API key (the dev UI has no login). Default on in development; refused in production.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=67_108_864, description="Larger request bodies get a 413."
+    )
+    log_format: Literal["json", "console"] | None = Field(
+        default=None, description="Default: json in production, console otherwise."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    retention_days: int = Field(
+        default=2190,
+        ge=1,
+        le=36500,
+        description="Days after closure until a referral's personal data is erased (6 years).",
+    )
+    retention_schedule: bool = Field(
+        default=True, description="The worker ensures the daily retention schedule in Temporal."
+    )
+    idempotency_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Idempotency records (they hold responses) kept."
     )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
+        from models.codec import DEV_KEY_BYTES, Keyring
+
+        keys = {k: v.get_secret_value() for k, v in self.codec_keys.items()}
+        keyring = Keyring.from_config(keys, self.codec_active_key_id) if keys else None
         if self.environment == "production":
-            for name in ("codec_keys",):
-                value: SecretStr = getattr(self, name)
-                if "placeholder" in value.get_secret_value() or not value.get_secret_value():
-                    raise ValueError(f"{name} must be set to a real secret in production")
+            if keyring is None:
+                raise ValueError("codec_keys must be set to real keys in production")
+            secrets = [*keys.values(), self.smtp_password.get_secret_value()]
+            if any(m in v.lower() for v in secrets for m in PLACEHOLDER_MARKERS):
+                raise ValueError("placeholder secrets are refused in production")
+            if any(key == DEV_KEY_BYTES for key in keyring.keys.values()):
+                raise ValueError("the public development codec key is refused in production")
+            if self.codec_trust_ui_origin:
+                raise ValueError("codec_trust_ui_origin is for development only")
         return self
+
+    @model_validator(mode="after")
+    def _dispatch_settings_coherent(self) -> Settings:
+        if self.delivery_lease_seconds <= self.send_timeout_seconds:
+            raise ValueError("delivery_lease_seconds must be longer than send_timeout_seconds")
+        if self.environment == "production" and not self.smtp_host:
+            raise ValueError("smtp_host must be set in production (else mail goes to files)")
+        return self
+
+    @property
+    def ui_origins(self) -> tuple[str, ...]:
+        port = self.temporal_ui_port
+        return self.ui_origin or (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
+
+    @property
+    def trusts_ui_origin(self) -> bool:
+        """Development: the codec endpoint trusts browser requests from the UI's origin."""
+        if self.codec_trust_ui_origin is None:
+            return self.environment == "development"
+        return self.codec_trust_ui_origin and self.environment != "production"
+
+    @property
+    def mail_outbox_dir(self) -> Path:
+        return self.outbox_dir if self.outbox_dir is not None else self.data_dir / "outbox"
 
     @property
     def temporal_target(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Table, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, Index, Table, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -52,6 +52,9 @@ class ReferralRow(SQLModel, table=True):
         Index("ix_referral_la_next", "local_authority", "next_deadline_on", "id"),
         Index("ix_referral_next", "next_deadline_on", "id"),
         Index("ix_referral_created", "created_at", "id"),
+        Index("ix_referral_received", "received_on", "local_authority"),
+        Index("ix_referral_la_status_next", "local_authority", "status", "next_deadline_on", "id"),
+        Index("ix_referral_breached_next", "breached", "next_deadline_on", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -77,6 +80,7 @@ class ReferralEventRow(SQLModel, table=True):
     """The audit timeline: one row per event, keyed by referral and sequence number."""
 
     __tablename__ = "referral_event"
+    __table_args__ = (Index("ix_referral_event_type_on", "type", "occurred_on"),)
 
     referral_id: str = Field(primary_key=True, max_length=64)
     seq: int = Field(primary_key=True)
@@ -129,6 +133,16 @@ class MediatorRow(SQLModel, table=True):
     conflict_local_authorities: list[str] = _json()
     conflict_organisations: list[str] = _json()
     created_at: datetime = _instant()
+    working_hours: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+        description="Weekly windows, Europe/London: [{weekday, start, end}]; [] = no limit.",
+    )
+    unavailable: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+        description="Dates off, inclusive: [{starts_on, ends_on}].",
+    )
 
 
 class VenueRow(SQLModel, table=True):

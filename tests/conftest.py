@@ -11,9 +11,10 @@ import os
 import socket
 import sys
 import sysconfig
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,9 +191,13 @@ class Stack:
     db: Database
     settings: Settings
     registry: dict[str, str]
+    smtp: Any = None  # tests.servers.SmtpServer: every email the stack sends arrives here
+    hooks: Any = None  # tests.servers.Receiver: a back office receiving signed webhooks
 
 
 def make_settings(**values: Any) -> Settings:
+    """Test settings; ``data_dir`` (and so the mail outbox) defaults to a fresh temp folder."""
+    values.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="sendmed-test-")))
     return Settings(_env_file=None, environment="test", **values)
 
 
@@ -218,11 +223,19 @@ async def serve_api(app: Any, port: int) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def stack(dev_env: WorkflowEnvironment, stack_db: Database) -> AsyncIterator[Stack]:
     """Dev server + worker + API over real HTTP + database: the whole service."""
+    from api.keys import ALL_SCOPES, create_key
     from api.main import create_app
+    from tests.servers import smtp_server, webhook_receiver
     from worker import build_activities, build_worker
 
     port = free_port()
+    outside = AsyncExitStack()
+    smtp = outside.enter_context(smtp_server())
+    hooks = await outside.enter_async_context(webhook_receiver())
     settings = make_settings(
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_starttls=False,
         database_url=stack_db.url,
         task_queue=f"e2e-{uuid.uuid4()}",
         api_port=port,
@@ -235,9 +248,13 @@ async def stack(dev_env: WorkflowEnvironment, stack_db: Database) -> AsyncIterat
         activities=build_activities(stack_db.sessionmaker, settings),
     )
     app = create_app(settings, temporal=dev_env.client)
+    # Every endpoint needs an API key: the stack's client holds one with every scope.
+    key = await create_key(stack_db.sessionmaker, name="api", scopes=ALL_SCOPES)
+    auth = {"Authorization": f"Bearer {key.token}"}
     async with (
         worker,
         serve_api(app, port) as base_url,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
+        httpx.AsyncClient(base_url=base_url, timeout=30, headers=auth) as http,
+        outside,
     ):
-        yield Stack(base_url, http, dev_env.client, stack_db, settings, registry)
+        yield Stack(base_url, http, dev_env.client, stack_db, settings, registry, smtp, hooks)

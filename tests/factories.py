@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.tables import MediatorRow, VenueRow
+from models.tables import MediatorRow, ReferralRow, VenueRow
 
 HERTS = "E10000015"
 CHILD_NAME = "Ada Testchild-Quintero"
@@ -157,3 +157,46 @@ async def seed_registry(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[
         )
         await session.commit()
     return ids
+
+
+def referral_row(referral_id: str | None = None, **overrides: Any) -> ReferralRow:
+    """A read-model row as the projection writes it (listing columns; empty snapshot)."""
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "id": referral_id or str(uuid.uuid4()),
+        "route": "mediation",
+        "status": "awaiting_information_session",
+        "local_authority": HERTS,
+        "version": 1,
+        "received_on": now.date(),
+        "created_at": now,
+        "updated_at": now,
+        "next_deadline_on": None,
+        "next_deadline_name": None,
+        "breached": False,
+        "snapshot": {},
+    }
+    values.update(overrides)
+    return ReferralRow(**values)
+
+
+def council_bodies(
+    *, action_working_days: int = 5, name: str = "Testshire County Council"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new provider and a new council it serves (unique ids): POST them in that order."""
+    suffix = uuid.uuid4().hex[:8].upper()
+    provider = {
+        "id": f"provider-{suffix.lower()}",
+        "name": f"Test Mediation Service {suffix}",
+        "phone": "01234 567890",
+        "email": "mediation@example.org",
+        "office_hours": "Monday to Friday, 9am to 5pm",
+        "referral_action_working_days": action_working_days,
+    }
+    council = {
+        "code": f"T{suffix}",
+        "name": f"{name} {suffix}",
+        "icbs": ["NHS Test Integrated Care Board"],
+        "provider_id": provider["id"],
+    }
+    return provider, council

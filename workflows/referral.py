@@ -24,7 +24,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import HolidayRange
     from activities.mediators import BookingRequest, BookingVetted, Release
-    from activities.notify import NotificationRequest
+    from activities.messages import (
+        DispatchReport,
+        DocumentRequest,
+        NotificationRequest,
+        PublishRequest,
+    )
     from activities.records import EventRecord, Projection
     from models.domain import transitions as tr
     from models.domain.clock import london_date, start_of_london_day
@@ -32,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from models.domain.deadlines import HolidayCalendar
     from models.domain.referral import (
         DisagreementResolutionReferralCreate,
+        DocumentRef,
         MediationReferralCreate,
         Referral,
     )
@@ -42,6 +48,11 @@ ILLEGAL = "IllegalTransition"
 INVALID = "InvalidCommand"
 IDEMPOTENCY_MISMATCH = "IdempotencyMismatch"
 UNAVAILABLE = "Unavailable"
+
+# Referral events that subscribed back offices receive as webhooks (publish_events).
+WEBHOOK_EVENT_TYPES = frozenset(
+    {"referral.created", "referral.status_changed", "referral.closed", "deadline.breached"}
+)
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -124,6 +135,7 @@ class ReferralWorkflow:
         self._effect_seq = 0
         self._projected_version = -1
         self._dispatches: list[asyncio.Task[None]] = []
+        self._reports: deque[DispatchReport] = deque()
 
     # ------------------------------------------------------------------ run loop
 
@@ -159,17 +171,18 @@ class ReferralWorkflow:
                 if wake is None or tomorrow < wake.on:
                     wake = tr.Wake(tomorrow, f"status line: {tomorrow.isoformat()}")
             if wake is None:
-                await workflow.wait_condition(lambda: bool(self._inbox))
+                await workflow.wait_condition(self._has_work)
             else:
                 delay = start_of_london_day(wake.on) - workflow.now()
                 if delay > timedelta(0):
                     with contextlib.suppress(TimeoutError):
                         await workflow.wait_condition(
-                            lambda: bool(self._inbox), timeout=delay, timeout_summary=wake.label
+                            self._has_work, timeout=delay, timeout_summary=wake.label
                         )
             while self._inbox:
                 await self._process(self._inbox[0])
                 self._inbox.popleft()
+            await self._record_reports()
             await self._apply(tr.tick(self._state, self._ctx()))
             workflow.set_current_details(status_line(self._state, self._today()))
 
@@ -179,11 +192,29 @@ class ReferralWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._dispatches:
             await asyncio.gather(*self._dispatches)
+        await self._record_reports()
         return Closed(
             referral_id=start.referral_id,
             outcome=self._state.outcome.value if self._state.outcome else None,
             closed_on=self._state.closed_on,
         )
+
+    def _has_work(self) -> bool:
+        return bool(self._inbox) or bool(self._reports)
+
+    async def _record_reports(self) -> None:
+        """Documents dispatched since last time: their numbers and any failed delivery."""
+        while self._reports:
+            report = self._reports.popleft()
+            document = DocumentRef(
+                number=report.number,
+                kind=report.kind,
+                issued_on=report.issued_on,
+                sha256=report.sha256,
+                failed=tuple(d.recipient for d in report.deliveries if d.status == "failed"),
+                manual=tuple(d.recipient for d in report.deliveries if d.status == "manual"),
+            )
+            await self._apply(tr.record_document(self._state, document, self._today()))
 
     async def _process(self, pending: _Pending) -> None:
         command = pending.envelope.command
@@ -201,6 +232,10 @@ class ReferralWorkflow:
                 if meeting is not None and decision.referral.current_meeting is None:
                     await self._release(meeting.id)
             await self._apply(decision)
+            if workflow.patched("tick-after-command"):
+                # A fact recorded late may make a deadline already past: act on it before
+                # answering, so the caller sees the consequence (e.g. the deemed certificate).
+                await self._apply(tr.tick(self._state, self._ctx()))
             pending.result = self._state
         except (tr.IllegalTransition, tr.InvalidCommand) as exc:
             pending.error = _error(exc)
@@ -283,6 +318,9 @@ class ReferralWorkflow:
         )
         self._projected_version = self._state.version
         self._publish()
+        published = tuple(r for r in records if r.type in WEBHOOK_EVENT_TYPES)
+        if published and workflow.patched("webhooks-v1"):
+            self._dispatches.append(asyncio.create_task(self._publish_events(tuple(records))))
         for effect in decision.effects:
             self._effect_seq += 1
             self._dispatches.append(asyncio.create_task(self._run_effect(self._effect_seq, effect)))
@@ -290,6 +328,9 @@ class ReferralWorkflow:
     async def _run_effect(self, seq: int, effect: tr.Effect) -> None:
         referral = self._state
         key = f"{workflow.info().workflow_id}:effect-{seq}"
+        if not isinstance(effect, tr.Notify) and workflow.patched("documents-v1"):
+            await self._dispatch_document(key, referral, effect)
+            return
         match effect:
             case tr.Notify():
                 request = NotificationRequest(
@@ -299,7 +340,7 @@ class ReferralWorkflow:
                     recipients=effect.recipients,
                     data=dict(effect.data),
                 )
-            case tr.DispatchCertificate():
+            case tr.DispatchCertificate():  # histories from before documents-v1
                 request = NotificationRequest(
                     key=key,
                     referral_id=referral.id,
@@ -331,6 +372,59 @@ class ReferralWorkflow:
             summary=f"notify {request.template} → {len(request.recipients)} recipient(s)",
         )
 
+    async def _dispatch_document(self, key: str, referral: Referral, effect: tr.Effect) -> None:
+        """Render, store and send a certificate, invitation or agreement (exactly once each)."""
+        match effect:
+            case tr.DispatchCertificate():
+                request = DocumentRequest(
+                    key=key,
+                    referral_id=referral.id,
+                    kind="certificate",
+                    number=effect.certificate.number,
+                    recipients=(tr.FAMILY, *_local_authority_contacts(referral)),
+                )
+            case tr.DispatchInvitation():
+                supporter = ("supporter",) if referral.request.supporter else ()
+                request = DocumentRequest(
+                    key=key,
+                    referral_id=referral.id,
+                    kind="invitation",
+                    number=_number("MI"),
+                    meeting_id=effect.meeting.id,
+                    recipients=_unique(
+                        (tr.FAMILY, *effect.meeting.attendees, "mediator", *supporter)
+                    ),
+                )
+            case tr.DispatchAgreement():
+                request = DocumentRequest(
+                    key=key,
+                    referral_id=referral.id,
+                    kind="agreement",
+                    number=_number("AG"),
+                    recipients=_unique((tr.FAMILY, *effect.agreement.signatories)),
+                )
+            case _:
+                raise AssertionError(f"not a document effect: {effect!r}")
+        report: DispatchReport = await workflow.execute_activity(
+            "dispatch_document",
+            request,
+            result_type=DispatchReport,
+            start_to_close_timeout=timedelta(minutes=3),
+            retry_policy=NOTIFY_RETRY,
+            summary=f"dispatch {request.kind} {request.number} → {len(request.recipients)}",
+        )
+        self._reports.append(report)
+
+    async def _publish_events(self, records: tuple[EventRecord, ...]) -> None:
+        await workflow.execute_activity(
+            "publish_events",
+            PublishRequest(referral_id=self._state.id, events=records),
+            result_type=int,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=NOTIFY_RETRY,
+            summary=f"webhooks: {', '.join(sorted({r.type for r in records}))}",
+        )
+
     def _publish(self) -> None:
         """Search attributes and the live status line: never personal data."""
         referral = self._state
@@ -343,6 +437,7 @@ class ReferralWorkflow:
                 sa.LOCAL_AUTHORITY.value_set(referral.local_authority),
                 sa.CERTIFICATE_ISSUED.value_set(certificate is not None),
                 sa.DEADLINE_BREACHED.value_set(any_breach(referral)),
+                sa.DELIVERY_FAILED.value_set(referral.delivery_failed),
                 sa.NEXT_DEADLINE.value_set(start_of_london_day(due[1]))
                 if due
                 else sa.NEXT_DEADLINE.value_unset(),
@@ -520,6 +615,10 @@ def _number(prefix: str) -> str:
     """An unguessable document number, deterministic on replay (workflow.uuid4)."""
     raw = workflow.uuid4().hex.upper()
     return f"{prefix}-{raw[:4]}-{raw[4:8]}-{raw[8:12]}-{raw[12:16]}"
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
 
 
 def _str(value: object) -> str | None:

@@ -18,6 +18,7 @@ NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 NEXT_DEADLINE_NAME = SearchAttributeKey.for_keyword("NextDeadlineName")
 CERTIFICATE_ISSUED = SearchAttributeKey.for_bool("CertificateIssued")
 DEADLINE_BREACHED = SearchAttributeKey.for_bool("DeadlineBreached")
+DELIVERY_FAILED = SearchAttributeKey.for_bool("DeliveryFailed")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     REFERRAL_STATUS,
@@ -27,6 +28,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     NEXT_DEADLINE_NAME,
     CERTIFICATE_ISSUED,
     DEADLINE_BREACHED,
+    DELIVERY_FAILED,
 )
 
 
@@ -39,6 +41,7 @@ def initial(route: str, local_authority: str) -> TypedSearchAttributes:
             SearchAttributePair(REFERRAL_STATUS, "received"),
             SearchAttributePair(CERTIFICATE_ISSUED, False),
             SearchAttributePair(DEADLINE_BREACHED, False),
+            SearchAttributePair(DELIVERY_FAILED, False),
         ]
     )
 

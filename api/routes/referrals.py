@@ -23,6 +23,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import require_local_authority
 from api.deps import SettingsDep, TemporalDep
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest
@@ -120,6 +121,7 @@ async def create_referral(
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    require_local_authority(request, body.local_authority)
     caller = client_id(request)
     payload = body.model_dump(mode="json", exclude_none=True)
     request_hash = body_hash(payload)

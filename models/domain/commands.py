@@ -17,7 +17,6 @@ from models.domain.referral import (
     ActionKind,
     Identifier,
     MeetingOutcome,
-    ShortText,
     Strict,
     Text,
     VenueKind,
@@ -140,7 +139,10 @@ class CancelMeeting(Strict):
     """Any party may cancel; the meeting can then be rebooked."""
 
     command: Literal["cancel_meeting"] = "cancel_meeting"
-    cancelled_by: ShortText = Field(description="'family', 'provider', 'mediator' or a party id.")
+    cancelled_by: Identifier = Field(
+        description="Who cancelled: 'family', 'provider', 'mediator', 'supporter' or a party id "
+        "(never a person's name: it is kept in the audit timeline)."
+    )
     reason: Text
     on: OnDate = None
 

@@ -405,6 +405,21 @@ class Certificate(BaseModel):
     section_i_note: str | None = None
 
 
+class DocumentRef(BaseModel):
+    """A document issued for the referral, and how its delivery went (no content)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: str
+    kind: str = Field(description="certificate, agreement or invitation")
+    issued_on: date
+    sha256: str
+    failed: tuple[str, ...] = Field(default=(), description="Recipients it could not reach.")
+    manual: tuple[str, ...] = Field(
+        default=(), description="Recipients who prefer post or phone: the provider sends these."
+    )
+
+
 class Venue(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -513,6 +528,7 @@ class Referral(BaseModel):
     parties: tuple[PartyState, ...] = ()
     meetings: tuple[Meeting, ...] = ()
     agreement: Agreement | None = None
+    documents: tuple[DocumentRef, ...] = ()
     actioned_on: date | None = None
     information_session_on: date | None = None
     mediation_requested_on: date | None = None
@@ -560,6 +576,10 @@ class Referral(BaseModel):
     def next_deadline(self) -> tuple[str, Deadline] | None:
         open_ = [(name, d) for name, d in self.deadlines.items() if d.open]
         return min(open_, key=lambda item: (item[1].due_on, item[0])) if open_ else None
+
+    @property
+    def delivery_failed(self) -> bool:
+        return any(d.failed for d in self.documents)
 
     @property
     def breached(self) -> bool:

@@ -67,6 +67,8 @@ def status_line(referral: Referral, today: date) -> str:
         parts.append(f"next: {upcoming[0]} {upcoming[1]}")
     if any_breach(referral):
         parts.append("BREACHED")
+    if referral.delivery_failed:
+        parts.append("DELIVERY FAILED")
     if referral.status is Status.CLOSED and referral.outcome is not None:
         parts.append(f"outcome {referral.outcome.value}")
     return " — ".join(parts)

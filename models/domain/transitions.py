@@ -42,6 +42,7 @@ from models.domain.referral import (
     CertificateKind,
     Deadline,
     DisagreementResolutionReferralCreate,
+    DocumentRef,
     MediationReferralCreate,
     MediatorSummary,
     Meeting,
@@ -62,6 +63,7 @@ from models.domain.referral import (
 
 FAMILY = "family"
 SYSTEM = "system"
+CANCELLERS = frozenset({"provider", "mediator", "supporter"})
 
 
 class Policy(BaseModel):
@@ -683,6 +685,13 @@ def check(referral: Referral, command: Command, today: date, cal: dl.HolidayCale
         case CancelMeeting():
             if referral.current_meeting is None:
                 raise _illegal(referral, "there is no booked meeting to cancel")
+            who = {*_everyone(referral), *CANCELLERS}
+            if command.cancelled_by not in who:
+                raise InvalidCommand(
+                    f"cancelled_by: one of {', '.join(sorted(who))} (a party id or a role, "
+                    "never a person's name)",
+                    field="cancelled_by",
+                )
         case RecordMeeting():
             _check_record(referral, command, today)
         case SignAgreement():
@@ -774,8 +783,13 @@ def _check_record(referral: Referral, command: RecordMeeting, today: date) -> No
     meeting = referral.current_meeting
     assert meeting is not None
     held_on = _fact_date(command.held_on, referral, today, "held_on")
-    if held_on < meeting.notice_given_on:
-        raise InvalidCommand("held_on: before the meeting was arranged", field="held_on")
+    booked_day = london_date(meeting.starts_at)
+    if held_on < booked_day:
+        raise InvalidCommand(
+            f"held_on: {held_on.isoformat()} is before the booked date {booked_day.isoformat()}; "
+            "if the meeting moved, cancel and rebook it first",
+            field="held_on",
+        )
     owners = set(_everyone(referral))
     for draft in command.agreed_actions:
         if draft.owner not in owners:
@@ -1359,6 +1373,33 @@ def _sign(referral: Referral, command: SignAgreement, ctx: Context) -> Decision:
         },
     )
     return Decision(referral, (DispatchAgreement(agreement),), (event, changed))
+
+
+def record_document(referral: Referral, document: DocumentRef, today: date) -> Decision:
+    """A dispatched document, and any recipient it could not reach (visible, escalated)."""
+    if any(d.number == document.number for d in referral.documents):
+        return Decision(referral)
+    referral = _replace(
+        referral, documents=(*referral.documents, document), version=referral.version + 1
+    )
+    events = [
+        Event(
+            type="document.dispatched",
+            on=today,
+            actor=SYSTEM,
+            data={"number": document.number, "kind": document.kind, "sha256": document.sha256},
+        )
+    ]
+    events += [
+        Event(
+            type="delivery.failed",
+            on=today,
+            actor=SYSTEM,
+            data={"number": document.number, "recipient": recipient},
+        )
+        for recipient in document.failed
+    ]
+    return Decision(referral, (), tuple(events))
 
 
 # ---------------------------------------------------------------------------- time

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.conftest import Stack
-from tests.e2e.helpers import command, create, london_at, meeting_day, ok
+from tests.e2e.helpers import command, create, london_at, ok, today
 from tests.factories import dr_body
 
 
@@ -38,13 +38,17 @@ async def test_full_dr_case_from_consent_to_completed_actions(stack: Stack) -> N
 
     actioned = await ok(await command(stack.http, rid, "action"))
     assert actioned["deadlines"]["referral_actioned_by"]["state"] == "met"
-    day = meeting_day()
+    day = today()
     await ok(
         await command(
             stack.http,
             rid,
             "book-meeting",
-            {"mediator_id": stack.registry["mediator"], "starts_at": london_at(day)},
+            {
+                "mediator_id": stack.registry["mediator"],
+                "starts_at": london_at(day, 1),
+                "short_notice_consented": True,
+            },
         )
     )
     due = (day + timedelta(days=30)).isoformat()
@@ -140,7 +144,11 @@ async def test_no_certificate_can_be_issued_on_dr(stack: Stack) -> None:
             stack.http,
             rid,
             "book-meeting",
-            {"mediator_id": stack.registry["mediator"], "starts_at": london_at(meeting_day())},
+            {
+                "mediator_id": stack.registry["mediator"],
+                "starts_at": london_at(today(), 2),
+                "short_notice_consented": True,
+            },
         )
     )
     closed = await ok(await command(stack.http, rid, "record-meeting", {"outcome": "no_agreement"}))

@@ -59,20 +59,24 @@ async def test_meeting_without_agreement_issues_certificate_with_appeal_deadline
     assert arrange["rule"] == "DL-03"
     assert requested["deadlines"]["deemed_certificate_due_by"]["rule"] == "DL-08"
 
-    day = meeting_day()
+    # Held today: booked for today with the family's consent to short notice (DL-06).
     booked = await ok(
         await command(
             stack.http,
             rid,
             "book-meeting",
-            {"mediator_id": stack.registry["mediator"], "starts_at": london_at(day)},
+            {
+                "mediator_id": stack.registry["mediator"],
+                "starts_at": london_at(today(), 0),
+                "short_notice_consented": True,
+            },
         )
     )
     assert booked["status"] == "meeting_booked"
     meeting = booked["meetings"][-1]
     assert meeting["mediator"]["id"] == stack.registry["mediator"]
     assert set(meeting["attendees"]) == {"la", "senco"}
-    assert booked["deadlines"]["latest_notice_date_safest"]["state"] == "met"
+    assert booked["meetings"][-1]["short_notice_consented"] is True
 
     held = await ok(await command(stack.http, rid, "record-meeting", {"outcome": "no_agreement"}))
     assert held["status"] == "closed"

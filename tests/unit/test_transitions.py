@@ -32,7 +32,9 @@ MEDIATOR = MediatorSummary(id="m1", name="M", send_trained=True)
 REMOTE = Venue(kind=VenueKind.REMOTE)
 COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
 CREATE: TypeAdapter[Any] = TypeAdapter(ReferralCreate)
-MEETING_AT = datetime.combine(date(2026, 6, 15), time(10), tzinfo=LONDON).isoformat()
+# Meetings in the state-table walk are held the day they are booked (short notice agreed).
+MEETING_AT = datetime.combine(TODAY, time(18), tzinfo=LONDON).isoformat()
+BOOK = {"mediator_id": "m1", "starts_at": MEETING_AT, "short_notice_consented": True}
 
 
 def ctx(today: date = TODAY) -> tr.Context:
@@ -82,16 +84,16 @@ PATHS: dict[tuple[Route, Status], list[tuple[str, dict[str, Any]]]] = {
     (Route.MEDIATION, Status.ARRANGING_MEETING): [("request_mediation", {})],
     (Route.MEDIATION, Status.MEETING_BOOKED): [
         ("request_mediation", {}),
-        ("book_meeting", {"mediator_id": "m1", "starts_at": MEETING_AT}),
+        ("book_meeting", BOOK),
     ],
     (Route.MEDIATION, Status.AGREEMENT_AWAITING_SIGNATURE): [
         ("request_mediation", {}),
-        ("book_meeting", {"mediator_id": "m1", "starts_at": MEETING_AT}),
+        ("book_meeting", BOOK),
         ("record_meeting", {"outcome": "agreement", "agreed_actions": ACTIONS}),
     ],
     (Route.MEDIATION, Status.TRACKING_ACTIONS): [
         ("request_mediation", {}),
-        ("book_meeting", {"mediator_id": "m1", "starts_at": MEETING_AT}),
+        ("book_meeting", BOOK),
         ("record_meeting", {"outcome": "agreement", "agreed_actions": ACTIONS}),
         ("sign_agreement", {"signatories": ["family", "la"]}),
     ],
@@ -104,18 +106,18 @@ PATHS: dict[tuple[Route, Status], list[tuple[str, dict[str, Any]]]] = {
     (Route.DISAGREEMENT_RESOLUTION, Status.MEETING_BOOKED): [
         ("party_response", {"party_id": "school", "answer": "accepted"}),
         ("party_response", {"party_id": "la", "answer": "accepted"}),
-        ("book_meeting", {"mediator_id": "m1", "starts_at": MEETING_AT}),
+        ("book_meeting", BOOK),
     ],
     (Route.DISAGREEMENT_RESOLUTION, Status.AGREEMENT_AWAITING_SIGNATURE): [
         ("party_response", {"party_id": "school", "answer": "accepted"}),
         ("party_response", {"party_id": "la", "answer": "accepted"}),
-        ("book_meeting", {"mediator_id": "m1", "starts_at": MEETING_AT}),
+        ("book_meeting", BOOK),
         ("record_meeting", {"outcome": "agreement", "agreed_actions": DR_ACTIONS}),
     ],
     (Route.DISAGREEMENT_RESOLUTION, Status.TRACKING_ACTIONS): [
         ("party_response", {"party_id": "school", "answer": "accepted"}),
         ("party_response", {"party_id": "la", "answer": "accepted"}),
-        ("book_meeting", {"mediator_id": "m1", "starts_at": MEETING_AT}),
+        ("book_meeting", BOOK),
         ("record_meeting", {"outcome": "agreement", "agreed_actions": DR_ACTIONS}),
         ("sign_agreement", {"signatories": ["family", "school", "la"]}),
     ],
@@ -130,7 +132,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "request_mediation": {},
     "la_unable_to_arrange": {},
     "party_response": {"party_id": "school", "answer": "declined", "reason": "No capacity"},
-    "book_meeting": {"mediator_id": "m1", "starts_at": MEETING_AT},
+    "book_meeting": BOOK,
     "cancel_meeting": {"cancelled_by": "family", "reason": "Illness"},
     "record_meeting": {"outcome": "no_agreement"},
     "sign_agreement": {"signatories": ["family", "la"]},
@@ -419,3 +421,21 @@ def test_dr_appealable_decision_is_pointed_to_mediation() -> None:
             created_at=datetime(2026, 6, 1, tzinfo=UTC),
             ctx=ctx(),
         )
+
+
+def test_cancelled_by_must_be_a_party_or_role_never_a_name() -> None:
+    referral = reach(M, S.MEETING_BOOKED)
+    with pytest.raises(tr.InvalidCommand, match="never a person's name"):
+        apply(referral, "cancel_meeting", cancelled_by="JaneSmith", reason="Ill")
+    assert (
+        apply(referral, "cancel_meeting", cancelled_by="la", reason="Ill").status
+        is S.ARRANGING_MEETING
+    )
+
+
+def test_meeting_cannot_be_recorded_before_its_booked_date() -> None:
+    referral = reach(M, S.ARRANGING_MEETING)
+    later = datetime.combine(date(2026, 6, 15), time(10), tzinfo=LONDON).isoformat()
+    booked = apply(referral, "book_meeting", mediator_id="m1", starts_at=later)
+    with pytest.raises(tr.InvalidCommand, match="before the booked date 2026-06-15"):
+        apply(booked, "record_meeting", outcome="no_agreement")

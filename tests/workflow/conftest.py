@@ -27,7 +27,8 @@ from workflows.client import workflow_id
 from workflows.referral import CommandEnvelope, ReferralWorkflow, StartReferral
 
 CREATE = TypeAdapter(ReferralCreate)
-HISTORIES = Path(__file__).parent / "histories" / "v2"
+# Bump the folder when the workflow changes, so every earlier version keeps replaying.
+HISTORIES = Path(__file__).parent / "histories" / "v3"
 COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
 
 

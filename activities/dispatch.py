@@ -1,0 +1,565 @@
+"""Sending exactly once: the delivery ledger, and email/webhook delivery through it.
+
+Every send (an email to one recipient, a webhook to one subscription) has a **stable key**
+that a retried activity or a replayed workflow computes again identically (the document
+number or the workflow's effect key, plus the recipient or subscription). Its row in the
+``delivery`` table moves ``pending → sending → sent | failed``:
+
+1. the row is inserted once (``ON CONFLICT DO NOTHING``);
+2. an attempt *claims* it with one conditional ``UPDATE`` (pending, or sending with an expired
+   lease): only one attempt at a time can send, and a row already ``sent`` or ``failed`` is
+   never sent again;
+3. the message goes out (bounded by ``send_timeout``), then the row says ``sent`` (or
+   ``failed`` for a permanent failure, which also tells the provider). A transient failure
+   puts the row back to ``pending`` and raises, so Temporal retries.
+
+A worker killed mid-send leaves the row ``sending``; once its lease (longer than any send
+can take) has passed, the next attempt sends again, with the **same** Message-ID or
+webhook-id, so receivers can drop the copy. That is the one remaining window: the server
+accepted the message but the worker died before the row said ``sent``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+
+from activities.messages import DeliveryOutcome
+from models.db import dialect_of, insert_stmt
+from models.delivery import PermanentFailure, TransientFailure
+from models.document_tables import (
+    CANCELLED,
+    FAILED,
+    MANUAL,
+    PENDING,
+    SENDING,
+    SENT,
+    DeliveryRow,
+    WebhookSubscriptionRow,
+)
+from models.documents import Issuer, Letterhead
+from models.domain.referral import Referral
+from models.mail import Mailer, OutboxMailer, OutgoingMail, SmtpMailer, message_id
+from models.settings import Settings
+from models.tables import LocalAuthorityRow, MediatorRow, ProviderRow, ReferralRow, table_of
+from models.webhooks import WebhookSender, body_bytes, webhook_id
+
+log = logging.getLogger(__name__)
+
+Channel = Literal["email", "webhook", "post", "phone", "none"]
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    mail_from: str
+    base_url: str
+    escalation_email: str = ""
+    send_timeout: float = 30.0
+    lease: float = 45.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DispatchConfig:
+        return cls(
+            mail_from=settings.mail_from,
+            base_url=settings.api_base_url,
+            escalation_email=settings.escalation_email,
+            send_timeout=settings.send_timeout_seconds,
+            lease=settings.delivery_lease_seconds,
+        )
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    """SMTP when a host is configured, else ``.eml`` files under the outbox directory."""
+    if settings.smtp_host:
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            implicit_tls=settings.smtp_implicit_tls,
+            timeout=settings.send_timeout_seconds,
+        )
+    return OutboxMailer(settings.mail_outbox_dir)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def beat() -> None:
+    """Heartbeat between sends when run by a worker (lets a heartbeat timeout spot a hang)."""
+    if activity.in_activity():
+        activity.heartbeat()
+
+
+# --------------------------------------------------------------------------- the case
+
+
+@dataclass(frozen=True)
+class Case:
+    """The referral as projected, and who issues its documents."""
+
+    referral: Referral
+    letterhead: Letterhead
+    provider_email: str | None
+
+
+@dataclass(frozen=True)
+class Reach:
+    channel: Channel
+    address: str | None = None
+    detail: str | None = None
+
+
+def reach(referral: Referral, recipient: str, mediator_email: str | None = None) -> Reach:
+    """How to reach ``recipient`` (family, supporter, mediator or a party id)."""
+    request = referral.request
+    if recipient == "family":
+        contact = request.referrer.contact
+    elif recipient == "supporter":
+        if request.supporter is None or request.supporter.contact is None:
+            return Reach("none", detail="no contact details recorded: send by hand")
+        contact = request.supporter.contact
+    elif recipient == "mediator":
+        if mediator_email:
+            return Reach("email", mediator_email)
+        return Reach("none", detail="no email recorded for the mediator: send by hand")
+    else:
+        state = referral.party(recipient)
+        if state is None:
+            return Reach("none", detail="unknown recipient")
+        contact = state.party.contact
+    channel = contact.preferred.value
+    if channel == "email":
+        return Reach("email", contact.email)
+    detail = f"prefers {channel}: send by hand"
+    return Reach("post" if channel == "post" else "phone", detail=detail)
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+@dataclass(frozen=True)
+class Claimed:
+    token: str
+    row: DeliveryRow
+
+
+@dataclass(frozen=True)
+class Settled:
+    row: DeliveryRow
+
+
+@dataclass(frozen=True)
+class InFlight:
+    row: DeliveryRow
+
+
+class Ledger:
+    """The ``delivery`` table: insert once, claim atomically, record the outcome."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], lease: float) -> None:
+        self._sessionmaker = sessionmaker
+        self._dialect = dialect_of(sessionmaker)
+        self._lease = timedelta(seconds=lease)
+
+    async def ensure(self, values: dict[str, Any]) -> None:
+        async with self._sessionmaker() as session:
+            stmt = insert_stmt(self._dialect, table_of(DeliveryRow)).values(**values)
+            await session.exec(stmt.on_conflict_do_nothing(index_elements=["key"]))
+            await session.commit()
+
+    async def get(self, key: str) -> DeliveryRow:
+        async with self._sessionmaker() as session:
+            row = await session.get(DeliveryRow, key)
+            assert row is not None, "delivery row vanished"
+            return row
+
+    async def claim(self, key: str) -> Claimed | Settled | InFlight:
+        token = uuid.uuid4().hex
+        now = utcnow()
+        table = table_of(DeliveryRow)
+        stmt = (
+            update(table)
+            .where(
+                table.c.key == key,
+                or_(
+                    table.c.status == PENDING,
+                    (table.c.status == SENDING) & (table.c.lease_until < now),
+                ),
+            )
+            .values(
+                status=SENDING,
+                claim_token=token,
+                lease_until=now + self._lease,
+                attempts=table.c.attempts + 1,
+                updated_at=now,
+            )
+        )
+        async with self._sessionmaker() as session:
+            result: Any = await session.exec(stmt)
+            await session.commit()
+            claimed = int(result.rowcount or 0) == 1
+        row = await self.get(key)
+        if claimed:
+            return Claimed(token, row)
+        if row.status in (SENDING, PENDING):  # pending again: another attempt just let go
+            return InFlight(row)
+        return Settled(row)
+
+    async def finish(self, key: str, token: str, status: str, detail: str | None) -> None:
+        now = utcnow()
+        table = table_of(DeliveryRow)
+        values: dict[str, Any] = {
+            "status": status,
+            "detail": detail,
+            "lease_until": None,
+            "updated_at": now,
+        }
+        if status == SENT:
+            values["sent_at"] = now
+        stmt = (
+            update(table)
+            .where(table.c.key == key, table.c.claim_token == token, table.c.status == SENDING)
+            .values(**values)
+        )
+        async with self._sessionmaker() as session:
+            await session.exec(stmt)
+            await session.commit()
+
+    async def release(self, key: str, token: str, detail: str) -> None:
+        """A transient failure: nothing was accepted, the next attempt may send at once."""
+        await self.finish(key, token, PENDING, detail)
+
+    async def cancel(self, key: str, detail: str) -> None:
+        table = table_of(DeliveryRow)
+        stmt = (
+            update(table)
+            .where(table.c.key == key, table.c.status == PENDING)
+            .values(status=CANCELLED, detail=detail, updated_at=utcnow())
+        )
+        async with self._sessionmaker() as session:
+            await session.exec(stmt)
+            await session.commit()
+
+
+def _outcome(row: DeliveryRow) -> DeliveryOutcome:
+    status: Literal["sent", "failed", "manual"]
+    if row.status == SENT:
+        status = "sent"
+    elif row.status == MANUAL:
+        status = "manual"
+    else:
+        status = "failed"
+    return DeliveryOutcome(
+        recipient=row.recipient, channel=row.channel, status=status, detail=row.detail
+    )
+
+
+class Retry(Exception):
+    """Some deliveries failed transiently: the activity raises so that Temporal retries."""
+
+    def __init__(self, details: Sequence[str]) -> None:
+        super().__init__(f"{len(details)} delivery(ies) will be retried: " + "; ".join(details))
+        self.details = tuple(details)
+
+
+# --------------------------------------------------------------------------- the dispatcher
+
+
+class Dispatcher:
+    """Email and webhook delivery through the ledger, with escalation of permanent failures."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        mailer: Mailer,
+        webhooks: WebhookSender,
+        config: DispatchConfig,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.mailer = mailer
+        self.webhooks = webhooks
+        self.config = config
+        self.ledger = Ledger(sessionmaker, config.lease)
+
+    # ------------------------------------------------------------------ reading
+
+    async def case(self, referral_id: str) -> Case:
+        async with self.sessionmaker() as session:
+            row = await session.get(ReferralRow, referral_id)
+            if row is None:
+                raise RuntimeError("referral not projected yet")  # retried
+            referral = Referral.model_validate(row.snapshot)
+            council = await session.get(LocalAuthorityRow, referral.local_authority)
+            provider = await session.get(ProviderRow, council.provider_id) if council else None
+        if council is None or provider is None:
+            raise RuntimeError(f"no provider registered for council {referral.local_authority}")
+        issuer = Issuer(
+            name=provider.name,
+            phone=provider.phone,
+            email=provider.email,
+            website=provider.website,
+            address=provider.address,
+            office_hours=provider.office_hours,
+        )
+        letterhead = Letterhead(issuer, council.name, self.config.base_url)
+        return Case(referral, letterhead, provider.email)
+
+    async def mediator_email(self, mediator_id: str) -> str | None:
+        async with self.sessionmaker() as session:
+            mediator = await session.get(MediatorRow, mediator_id)
+            return mediator.email if mediator else None
+
+    # ------------------------------------------------------------------ email
+
+    async def email(
+        self,
+        case: Case,
+        *,
+        key: str,
+        purpose: str,
+        recipient: str,
+        target: Reach,
+        compose: Callable[[str, datetime], OutgoingMail],
+        document_number: str | None = None,
+        template: str | None = None,
+        escalate: bool = True,
+    ) -> DeliveryOutcome:
+        """Email ``recipient`` once for ``key``; ``compose(address, date)`` builds the message."""
+        now = utcnow()
+        deliverable = target.channel == "email" and target.address is not None
+        unknown = target.detail == "unknown recipient"
+        await self.ledger.ensure(
+            {
+                "key": key,
+                "referral_id": case.referral.id,
+                "purpose": purpose,
+                "document_number": document_number,
+                "template": template,
+                "recipient": recipient,
+                "channel": target.channel,
+                "status": PENDING if deliverable else (FAILED if unknown else MANUAL),
+                "attempts": 0,
+                "message_id": message_id(key, self.config.mail_from),
+                "detail": target.detail,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        claim = await self.ledger.claim(key)
+        if isinstance(claim, Settled):
+            outcome = _outcome(claim.row)
+            if outcome.status == "failed" and escalate:
+                await self.escalate(case, claim.row)
+            return outcome
+        if isinstance(claim, InFlight):
+            raise TransientFailure(f"{purpose} to {recipient}: another attempt is sending")
+        assert target.address is not None
+        beat()
+        mail = compose(target.address, claim.row.created_at)
+        try:
+            async with asyncio.timeout(self.config.send_timeout):
+                await self.mailer.send(mail)
+        except PermanentFailure as exc:
+            await self.ledger.finish(key, claim.token, FAILED, exc.detail)
+            log.warning("delivery %s failed permanently: %s", key, exc.detail)
+            row = await self.ledger.get(key)
+            if escalate:
+                await self.escalate(case, row)
+            return _outcome(row)
+        except TransientFailure as exc:
+            await self.ledger.release(key, claim.token, exc.detail)
+            raise
+        except TimeoutError as exc:
+            await self.ledger.release(key, claim.token, "send timed out")
+            raise TransientFailure(f"{purpose} to {recipient}: send timed out") from exc
+        except Exception as exc:
+            await self.ledger.release(key, claim.token, type(exc).__name__)
+            raise TransientFailure(f"{purpose} to {recipient}: {type(exc).__name__}") from exc
+        # asyncio.CancelledError (worker shutting down or killed) passes through and leaves
+        # the row 'sending': the next attempt resends, with the same Message-ID, after the lease.
+        await self.ledger.finish(key, claim.token, SENT, None)
+        return _outcome(await self.ledger.get(key))
+
+    async def escalate(self, case: Case, failed: DeliveryRow) -> None:
+        """Tell the provider a delivery failed: the referral id and what, no personal data."""
+        to = case.provider_email or self.config.escalation_email
+        if not to:
+            log.error("delivery %s failed and nobody can be told: no provider email", failed.key)
+            return
+        referral_id = case.referral.id
+        what = (
+            f"document {failed.document_number}"
+            if failed.document_number
+            else (f"event {failed.event_type}" if failed.event_type else f"{failed.purpose}")
+        )
+        body = "\n".join(
+            [
+                "Hello,",
+                "",
+                f"A delivery for referral {referral_id} could not be made and will not be retried.",
+                "",
+                f"What: {what}",
+                f"To: {failed.recipient} (by {failed.channel})",
+                f"Reason: {failed.detail or 'unknown'}",
+                "",
+                "Please check the contact details in your case system and send it another way.",
+                f"The referral's deliveries: {self.config.base_url}/v1/referrals/{referral_id}"
+                "/deliveries",
+            ]
+        )
+
+        def compose(address: str, date: datetime) -> OutgoingMail:
+            return OutgoingMail(
+                key=f"{failed.key}:escalation",
+                sender=self.config.mail_from,
+                sender_name="SEND referrals service",
+                to=address,
+                subject=f"Delivery failed for referral {referral_id}",
+                body=body,
+                date=date,
+            )
+
+        await self.email(
+            case,
+            key=f"{failed.key}:escalation",
+            purpose="escalation",
+            recipient="provider",
+            target=Reach("email", to),
+            compose=compose,
+            document_number=failed.document_number,
+            escalate=False,
+        )
+
+    # ------------------------------------------------------------------ webhooks
+
+    async def subscriptions(
+        self, event_type: str, local_authority: str
+    ) -> list[WebhookSubscriptionRow]:
+        async with self.sessionmaker() as session:
+            result = await session.exec(
+                select(WebhookSubscriptionRow).where(col(WebhookSubscriptionRow.active).is_(True))
+            )
+            rows = list(result.all())
+        return [
+            sub
+            for sub in rows
+            if event_type in sub.event_types
+            and (sub.local_authority is None or sub.local_authority == local_authority)
+        ]
+
+    async def publish(
+        self,
+        case: Case | None,
+        *,
+        referral_id: str,
+        local_authority: str,
+        event_type: str,
+        event_key: str,
+        payload: dict[str, Any],
+        purpose: str,
+        document_number: str | None = None,
+    ) -> list[DeliveryOutcome]:
+        """Deliver ``payload`` to every matching subscription once (key = event + subscription).
+
+        Raises ``Retry`` after trying them all if any failed transiently.
+        """
+        outcomes: list[DeliveryOutcome] = []
+        retry: list[str] = []
+        now = utcnow()
+        subscriptions = await self.subscriptions(event_type, local_authority)
+        await self._cancel_disabled(event_key, {sub.id for sub in subscriptions})
+        for sub in subscriptions:
+            key = f"{event_key}:webhook:{sub.id}"
+            await self.ledger.ensure(
+                {
+                    "key": key,
+                    "referral_id": referral_id,
+                    "purpose": purpose,
+                    "document_number": document_number,
+                    "event_type": event_type,
+                    "recipient": sub.id,
+                    "channel": "webhook",
+                    "subscription_id": sub.id,
+                    "status": PENDING,
+                    "attempts": 0,
+                    "message_id": webhook_id(f"{event_key}:{sub.id}"),
+                    "payload": payload,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            try:
+                outcome = await self._webhook(case, key, sub)
+            except TransientFailure as exc:
+                retry.append(exc.detail)
+                continue
+            if outcome is not None:
+                outcomes.append(outcome)
+        if retry:
+            raise Retry(retry)
+        return outcomes
+
+    async def _cancel_disabled(self, event_key: str, active: set[str]) -> None:
+        """Rows still pending for subscriptions disabled since: never sent, marked cancelled."""
+        async with self.sessionmaker() as session:
+            result = await session.exec(
+                select(DeliveryRow).where(
+                    col(DeliveryRow.key).startswith(f"{event_key}:webhook:", autoescape=True),
+                    col(DeliveryRow.status) == PENDING,
+                )
+            )
+            stale = [row.key for row in result.all() if row.subscription_id not in active]
+        for key in stale:
+            await self.ledger.cancel(key, "subscription disabled before delivery")
+
+    async def _webhook(
+        self, case: Case | None, key: str, sub: WebhookSubscriptionRow
+    ) -> DeliveryOutcome | None:
+        claim = await self.ledger.claim(key)
+        if isinstance(claim, Settled):
+            if claim.row.status == CANCELLED:
+                return None
+            outcome = _outcome(claim.row)
+            if outcome.status == "failed" and case is not None:
+                await self.escalate(case, claim.row)
+            return outcome
+        if isinstance(claim, InFlight):
+            raise TransientFailure(f"webhook {sub.id}: another attempt is sending")
+        row = claim.row
+        beat()
+        body = body_bytes(row.payload or {})
+        try:
+            async with asyncio.timeout(self.config.send_timeout):
+                await self.webhooks.send(sub.url, sub.secret, row.message_id, body)
+        except PermanentFailure as exc:
+            await self.ledger.finish(key, claim.token, FAILED, exc.detail)
+            log.warning("webhook %s failed permanently: %s", key, exc.detail)
+            failed = await self.ledger.get(key)
+            if case is not None:
+                await self.escalate(case, failed)
+            return _outcome(failed)
+        except TransientFailure as exc:
+            await self.ledger.release(key, claim.token, exc.detail)
+            raise TransientFailure(f"webhook {sub.id}: {exc.detail}") from exc
+        except TimeoutError as exc:
+            await self.ledger.release(key, claim.token, "send timed out")
+            raise TransientFailure(f"webhook {sub.id}: send timed out") from exc
+        except Exception as exc:
+            await self.ledger.release(key, claim.token, type(exc).__name__)
+            raise TransientFailure(f"webhook {sub.id}: {type(exc).__name__}") from exc
+        await self.ledger.finish(key, claim.token, SENT, None)
+        return _outcome(await self.ledger.get(key))

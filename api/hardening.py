@@ -1,0 +1,201 @@
+"""HTTP hardening: security headers, a request body limit, and CORS for the codec endpoint.
+
+Middleware order, outermost first: security headers (on every response, errors included),
+CORS for ``/codec`` (the Temporal Web UI's origin only; preflights answered before
+authentication), the body limit (413 before anything reads a large body), then
+authentication (``api/auth.py``). Each reads ``Settings`` from the lifespan state at request
+time, since ``create_app`` may be given no settings.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import auth
+from api.errors import PROBLEM_JSON
+from models.settings import Settings
+
+DEFAULT_MAX_BODY = 1_048_576
+CODEC_PREFIX = "/codec"
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+
+#: Every API response: nothing is framed, sniffed, cached, or leaks its URL as a referrer.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+#: The OpenAPI pages load Swagger UI / ReDoc from the jsDelivr CDN (so /docs needs internet);
+#: their inline bootstrap scripts are allowed by hash, computed from the page itself.
+DOCS_CSP = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net {hashes}; "
+    "style-src https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def _settings(scope: Scope) -> Settings | None:
+    found = scope.get("state", {}).get("settings")
+    return found if isinstance(found, Settings) else None
+
+
+def _docs_csp(body: bytes) -> str:
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(body)
+    )
+    return DOCS_CSP.format(hashes=hashes)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        docs = path in DOCS_PATHS
+        settings = _settings(scope)
+        production = settings is not None and settings.environment == "production"
+        pending: Message | None = None
+
+        def decorate(message: Message, csp: str) -> Message:
+            headers = list(message.get("headers", []))
+            names = {k.lower() for k, _ in headers}
+            add = {
+                b"x-content-type-options": b"nosniff",
+                b"referrer-policy": b"no-referrer",
+                b"x-frame-options": b"DENY",
+                b"cross-origin-opener-policy": b"same-origin",
+                b"cache-control": b"no-store",
+                b"content-security-policy": csp.encode(),
+            }
+            if production:
+                add[b"strict-transport-security"] = b"max-age=31536000; includeSubDomains"
+            if dict(headers).get(b"content-type", b"").startswith(b"application/pdf"):
+                del add[b"content-security-policy"]  # browsers' PDF viewers break under it
+            headers += [(k, v) for k, v in add.items() if k not in names]
+            return {**message, "headers": headers}
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal pending
+            if message["type"] == "http.response.start":
+                if docs:  # hold the start until the (small, single-part) page is seen
+                    pending = message
+                    return
+                await send(decorate(message, API_CSP))
+                return
+            if pending is not None and message["type"] == "http.response.body":
+                start, pending = pending, None
+                await send(decorate(start, _docs_csp(message.get("body", b""))))
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+class BodyLimitMiddleware:
+    """413 (problem+json) for bodies over ``max_body_bytes``, declared or streamed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        settings = _settings(scope)
+        limit = settings.max_body_bytes if settings is not None else DEFAULT_MAX_BODY
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(scope, send, limit)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, _too_large_detail(limit))
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _too_large_detail(limit: int) -> str:
+    return f"The request body is larger than {limit} bytes."
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Request too large",
+            "status": 413,
+            "detail": _too_large_detail(limit),
+            "instance": scope["path"],
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class CodecCORSMiddleware:
+    """CORS for ``/codec/*`` only, from the Temporal Web UI's configured origins."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._cors: dict[tuple[str, ...], ASGIApp] = {}
+
+    def _for(self, origins: tuple[str, ...]) -> ASGIApp:
+        cors = self._cors.get(origins)
+        if cors is None:
+            cors = CORSMiddleware(
+                self.app,
+                allow_origins=list(origins),
+                allow_methods=["POST"],
+                allow_headers=["Content-Type", "X-Namespace", "Authorization"],
+                allow_credentials=True,
+                max_age=600,
+            )
+            self._cors[origins] = cors
+        return cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings = _settings(scope)
+        if (
+            scope["type"] != "http"
+            or settings is None
+            or not str(scope["path"]).startswith(CODEC_PREFIX + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        await self._for(settings.ui_origins)(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """Authentication and hardening middleware, in the order described above."""
+    auth.install(app)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(CodecCORSMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)

@@ -1,0 +1,121 @@
+"""``POST /codec/encode`` and ``/codec/decode``: Temporal's remote codec protocol for the Web UI.
+
+The Temporal Web UI (and ``temporal`` CLI with ``--codec-endpoint``) sends
+``{"payloads": [{"metadata": {...base64...}, "data": "<base64>"}]}`` (the protobuf JSON of
+``temporal.api.common.v1.Payloads``) with an ``X-Namespace`` header, and shows what comes
+back. Needs scope ``codec``; in development, the dev server's UI (no login) is let in from
+its configured origin (see ``api/auth.py`` and the README).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Request
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.api.common.v1 import Payload, Payloads
+
+from api.deps import SettingsDep
+from api.errors import Problem, validation_problem
+from models.codec import CodecError, EncryptionCodec, codec_from_settings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/codec", tags=["operations"])
+
+Base64 = Annotated[str, Field(max_length=4_000_000, pattern=r"^[A-Za-z0-9+/_-]*={0,2}$")]
+
+
+class PayloadJSON(BaseModel):
+    """One ``Payload`` in protobuf JSON: metadata values and data are base64."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    metadata: dict[str, Base64] = Field(default_factory=dict)
+    data: Base64 = ""
+    external_payloads: list[dict[str, Any]] | None = Field(default=None, alias="externalPayloads")
+
+
+class CodecBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    payloads: list[PayloadJSON] = Field(default_factory=list, max_length=10_000)
+
+
+def _codec(request: Request) -> EncryptionCodec:
+    found = getattr(request.state, "codec", None)
+    if isinstance(found, EncryptionCodec):
+        return found
+    return codec_from_settings(request.state.settings)
+
+
+def _check_namespace(settings: Any, namespace: str | None) -> None:
+    if namespace is not None and namespace != settings.temporal_namespace:
+        raise Problem(403, "Forbidden", "This codec does not serve that namespace.")
+
+
+def _to_proto(body: CodecBody) -> list[Payload]:
+    message = {"payloads": [p.model_dump(by_alias=True, exclude_none=True) for p in body.payloads]}
+    try:
+        return list(json_format.ParseDict(message, Payloads()).payloads)
+    except json_format.ParseError as exc:
+        error = {"field": "body.payloads", "message": "not Payloads JSON"}
+        raise validation_problem([error]) from exc
+
+
+def _to_json(payloads: list[Payload]) -> JSONResponse:
+    message = json_format.MessageToDict(Payloads(payloads=payloads))
+    return JSONResponse({"payloads": message.get("payloads", [])})
+
+
+NamespaceHeader = Annotated[
+    str | None,
+    Header(alias="X-Namespace", max_length=255, description="The payloads' namespace."),
+]
+DESCRIPTION = (
+    "Temporal's remote codec protocol (for the Web UI and the `temporal` CLI). Only the "
+    "service's own namespace is served (`X-Namespace`)."
+)
+
+
+@router.post(
+    "/encode",
+    summary="Encrypt payloads (remote codec)",
+    description=DESCRIPTION,
+    response_class=JSONResponse,
+)
+async def encode(
+    request: Request,
+    settings: SettingsDep,
+    body: Annotated[CodecBody, Body()],
+    namespace: NamespaceHeader = None,
+) -> JSONResponse:
+    _check_namespace(settings, namespace)
+    return _to_json(await _codec(request).encode(_to_proto(body)))
+
+
+@router.post(
+    "/decode",
+    summary="Decrypt payloads (remote codec)",
+    description=DESCRIPTION + " A payload that cannot be decrypted is returned unchanged.",
+    response_class=JSONResponse,
+)
+async def decode(
+    request: Request,
+    settings: SettingsDep,
+    body: Annotated[CodecBody, Body()],
+    namespace: NamespaceHeader = None,
+) -> JSONResponse:
+    _check_namespace(settings, namespace)
+    codec = _codec(request)
+    decoded: list[Payload] = []
+    for payload in _to_proto(body):
+        try:
+            decoded.append(codec.decrypt(payload))
+        except CodecError as exc:
+            log.warning("codec: payload left encrypted: %s", exc)
+            decoded.append(payload)
+    return _to_json(decoded)

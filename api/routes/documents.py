@@ -1,0 +1,320 @@
+"""Issued documents: served again byte for byte, verified publicly, listed per referral.
+
+The API never renders: it serves the bytes that were sent, as stored by the worker.
+``GET /v1/documents/{number}/verify`` is public and answers only whether a number is genuine,
+the document's type and issue date (and, given ``?sha256=``, whether a file is unaltered).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+
+from api.auth import allowed_local_authorities
+from api.deps import SettingsDep
+from api.errors import Problem
+from api.routes.referrals import ReferralId
+from models.document_refs import (
+    ICS,
+    document_url,
+    kind_of,
+    normalise_number,
+    title_of,
+    verify_url,
+)
+from models.document_tables import DeliveryRow, DocumentRow
+from models.tables import ReferralRow
+
+router = APIRouter(tags=["documents"])
+
+Number = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        description="The document number printed on it, e.g. MC-1A2B-3C4D-5E6F-7A8B.",
+    ),
+]
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class DeliveryRead(Read):
+    recipient: str = Field(
+        description="family, supporter, mediator, provider, a party id, or the webhook "
+        "subscription's id."
+    )
+    channel: str = Field(description="email, webhook, post, phone or none.")
+    status: str = Field(
+        description="pending, sending, sent, failed (permanent: the provider was told), manual "
+        "(prefers post or phone, or no contact details: send by hand) or cancelled."
+    )
+    purpose: str = Field(description="document, notification, event or escalation.")
+    document_number: str | None = None
+    event_type: str | None = None
+    template: str | None = None
+    attempts: int
+    detail: str | None = Field(default=None, description="Why it failed; no personal data.")
+    message_id: str = Field(description="Message-ID (email) or webhook-id: stable per send.")
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+
+
+class DocumentRead(Read):
+    number: str
+    type: str = Field(description="certificate, agreement or invitation.")
+    title: str
+    kind: str | None = Field(default=None, description="For certificates: the certificate kind.")
+    meeting_id: str | None = None
+    issued_on: date
+    issuer: str
+    sha256: str = Field(description="SHA-256 of the PDF's bytes (hex).")
+    size: int
+    media_type: str
+    filename: str
+    url: str
+    verify_url: str
+    calendar_url: str | None = Field(default=None, description="Invitations: the .ics file.")
+    deliveries: list[DeliveryRead]
+
+
+class DocumentList(Read):
+    referral_id: str
+    documents: list[DocumentRead]
+
+
+class DeliveryList(Read):
+    referral_id: str
+    deliveries: list[DeliveryRead]
+
+
+class Verification(Read):
+    number: str
+    genuine: bool = Field(description="Whether this service issued a document with this number.")
+    type: str | None = None
+    title: str | None = None
+    issued_on: date | None = None
+    issuer: str | None = None
+    sha256: str | None = Field(default=None, description="SHA-256 of the genuine file (hex).")
+    sha256_matches: bool | None = Field(
+        default=None, description="Given ?sha256=: whether the file checked is the genuine one."
+    )
+
+
+def delivery_read(row: DeliveryRow) -> DeliveryRead:
+    return DeliveryRead(
+        recipient=row.recipient,
+        channel=row.channel,
+        status=row.status,
+        purpose=row.purpose,
+        document_number=row.document_number,
+        event_type=row.event_type,
+        template=row.template,
+        attempts=row.attempts,
+        detail=row.detail,
+        message_id=row.message_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        sent_at=row.sent_at,
+    )
+
+
+async def _document(request: Request, number: str) -> DocumentRow | None:
+    if kind_of(number) is None:
+        return None
+    async with request.state.sessionmaker() as session:
+        row: DocumentRow | None = await session.get(DocumentRow, normalise_number(number))
+        return row
+
+
+async def _readable(request: Request, number: str) -> DocumentRow:
+    """The document, if the caller's key covers its council (else the same 404: no oracle)."""
+    row = await _document(request, number)
+    allowed = allowed_local_authorities(request)
+    if row is None or (allowed is not None and row.local_authority not in allowed):
+        raise Problem(404, "Not found", "No document has this number.")
+    return row
+
+
+async def _require_referral(request: Request, referral_id: str) -> None:
+    async with request.state.sessionmaker() as session:
+        if await session.get(ReferralRow, referral_id) is None:
+            raise Problem(404, "Not found", f"No referral {referral_id}.")
+
+
+@router.get(
+    "/referrals/{referral_id}/documents",
+    response_model=DocumentList,
+    summary="Certificates, agreements and invitations issued for a referral, with deliveries",
+    responses={404: {"description": "Unknown referral."}},
+)
+async def list_documents(
+    request: Request, referral_id: ReferralId, settings: SettingsDep
+) -> DocumentList:
+    await _require_referral(request, referral_id)
+    async with request.state.sessionmaker() as session:
+        documents = (
+            await session.exec(
+                select(DocumentRow)
+                .where(col(DocumentRow.referral_id) == referral_id)
+                .order_by(col(DocumentRow.issued_on), col(DocumentRow.created_at))
+            )
+        ).all()
+        deliveries = (
+            await session.exec(
+                select(DeliveryRow)
+                .where(
+                    col(DeliveryRow.referral_id) == referral_id,
+                    col(DeliveryRow.document_number).is_not(None),
+                )
+                .order_by(col(DeliveryRow.created_at), col(DeliveryRow.key))
+            )
+        ).all()
+    base = settings.api_base_url
+    return DocumentList(
+        referral_id=referral_id,
+        documents=[
+            DocumentRead(
+                number=doc.number,
+                type=doc.kind,
+                title=title_of(doc.kind),
+                kind=doc.variant,
+                meeting_id=doc.meeting_id,
+                issued_on=doc.issued_on,
+                issuer=doc.issuer,
+                sha256=doc.sha256,
+                size=doc.size,
+                media_type=doc.media_type,
+                filename=doc.filename,
+                url=document_url(base, doc.number),
+                verify_url=verify_url(base, doc.number),
+                calendar_url=(
+                    f"{document_url(base, doc.number)}/calendar.ics" if doc.calendar else None
+                ),
+                deliveries=[
+                    delivery_read(d) for d in deliveries if d.document_number == doc.number
+                ],
+            )
+            for doc in documents
+        ],
+    )
+
+
+@router.get(
+    "/referrals/{referral_id}/deliveries",
+    response_model=DeliveryList,
+    summary="Every email and webhook sent (or not) for a referral, with its state",
+    responses={404: {"description": "Unknown referral."}},
+)
+async def list_deliveries(request: Request, referral_id: ReferralId) -> DeliveryList:
+    await _require_referral(request, referral_id)
+    async with request.state.sessionmaker() as session:
+        rows = (
+            await session.exec(
+                select(DeliveryRow)
+                .where(col(DeliveryRow.referral_id) == referral_id)
+                .order_by(col(DeliveryRow.created_at), col(DeliveryRow.key))
+            )
+        ).all()
+    return DeliveryList(referral_id=referral_id, deliveries=[delivery_read(r) for r in rows])
+
+
+def _digest_headers(sha256_hex: str) -> dict[str, str]:
+    b64 = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+    return {"ETag": f'"{sha256_hex}"', "Repr-Digest": f"sha-256=:{b64}:"}
+
+
+@router.get(
+    "/documents/{number}",
+    response_class=Response,
+    summary="The document's PDF, exactly as it was sent",
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The PDF."},
+        404: {"description": "No document has this number."},
+        410: {"description": "Erased under the retention policy."},
+    },
+)
+async def get_document(request: Request, number: Number) -> Response:
+    row = await _readable(request, number)
+    if not row.content:
+        raise Problem(410, "Gone", "Erased under the retention policy.")
+    headers = {
+        "Content-Disposition": f'inline; filename="{row.filename}"',
+        "Cache-Control": "private, no-store",
+        **_digest_headers(row.sha256),
+    }
+    return Response(row.content, media_type=row.media_type, headers=headers)
+
+
+@router.get(
+    "/documents/{number}/calendar.ics",
+    response_class=Response,
+    summary="An invitation's calendar file (.ics), exactly as it was sent",
+    responses={
+        200: {"content": {ICS: {}}, "description": "The iCalendar file."},
+        404: {"description": "No invitation has this number."},
+    },
+)
+async def get_calendar(request: Request, number: Number) -> Response:
+    row = await _readable(request, number)
+    if row.calendar is None and row.kind == "invitation" and not row.content:
+        raise Problem(410, "Gone", "Erased under the retention policy.")
+    if row.calendar is None:
+        raise Problem(404, "Not found", "No invitation has this number.")
+    headers = {
+        "Content-Disposition": f'attachment; filename="{row.filename.removesuffix(".pdf")}.ics"',
+        "Cache-Control": "private, no-store",
+    }
+    return Response(row.calendar, media_type=f"{ICS}; charset=utf-8", headers=headers)
+
+
+@router.get(
+    "/documents/{number}/verify",
+    response_model=Verification,
+    response_model_exclude_none=True,
+    summary="Public: is this document genuine? Its type and issue date, nothing personal",
+    description=(
+        "No authentication. Answers whether the service issued a document with this number, "
+        "what type it is and when it was issued; never who it is about. With `?sha256=` "
+        "(the hex SHA-256 of a file), also whether that file is the genuine one, unaltered."
+    ),
+)
+async def verify_document(
+    request: Request,
+    number: Number,
+    sha256: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the file to check."),
+    ] = None,
+) -> Any:
+    row = await _document(request, number)
+    shown = normalise_number(number)
+    headers = {"Cache-Control": "no-store"}
+    if row is None:
+        body = Verification(number=shown, genuine=False)
+    else:
+        body = Verification(
+            number=row.number,
+            genuine=True,
+            type=row.kind,
+            title=title_of(row.kind),
+            issued_on=row.issued_on,
+            issuer=row.issuer,
+            sha256=row.sha256,
+            sha256_matches=(
+                hmac.compare_digest(row.sha256, sha256.lower()) if sha256 is not None else None
+            ),
+        )
+    if row is None and sha256 is not None:
+        body = body.model_copy(update={"sha256_matches": False})
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), headers=headers)

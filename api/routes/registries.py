@@ -1,0 +1,702 @@
+"""Registries: ``/v1/mediators``, ``/v1/venues``, ``/v1/local-authorities``, ``/v1/providers``.
+
+Create (POST, with ``Idempotency-Key``), list, get and update (PATCH) each; mediators and
+venues are deactivated by DELETE (``active`` = false), never removed, since bookings refer
+to them; a council is deactivated by PATCH ``{"active": false}``. Bookings draw on the
+mediator and venue registries (SEND training, conflicts of interest, availability,
+neutral venues); a referral takes its council's provider and that provider's service levels.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from sqlalchemy import ColumnElement
+from sqlmodel import SQLModel, col
+
+from api.deps import SessionDep
+from api.errors import Problem, validation_problem
+from api.idempotency import IdempotencyKey, body_hash, idempotent
+from api.routes.referrals import client_id
+from models import registries
+from models.availability import DatesOff, WorkingHours
+from models.domain.referral import Identifier, ShortText, Text
+from models.tables import LocalAuthorityRow, MediatorRow, ProviderRow, VenueRow
+
+router = APIRouter()
+
+Key = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{6,20}$")]
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Patch(Strict):
+    """PATCH bodies: only the fields sent change; ``null`` only where a field may be empty."""
+
+    required: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Patch:
+        nulls = sorted(n for n in self.model_fields_set & self.required if getattr(self, n) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)}: cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class MediatorFields(Strict):
+    email: EmailStr | None = Field(default=None, description="Work contact.")
+    accreditation: ShortText | None = Field(
+        default=None, description="e.g. Civil Mediation Council registered."
+    )
+    conflict_local_authorities: list[Identifier] = Field(
+        default=[],
+        description="Council codes the mediator has a conflict of interest with (e.g. a "
+        "former employer): never booked for their referrals.",
+    )
+    conflict_organisations: list[ShortText] = Field(
+        default=[],
+        description="Schools, colleges, councils or other organisations (by name) the "
+        "mediator has a conflict of interest with: never booked where one is in the case.",
+    )
+    working_hours: list[WorkingHours] = Field(
+        default=[],
+        description="Weekly windows (Europe/London) in which meetings may be booked; "
+        "empty: no weekly limit.",
+    )
+    unavailable: list[DatesOff] = Field(
+        default=[], description="Dates off (inclusive): no meeting is booked on them."
+    )
+
+
+class MediatorCreate(MediatorFields):
+    id: Identifier | None = Field(default=None, description="Assigned (med-…) if omitted.")
+    name: ShortText
+    send_trained: bool = Field(description="Has completed SEND mediation training.")
+
+
+class MediatorUpdate(Patch):
+    required: ClassVar[frozenset[str]] = frozenset(
+        {
+            "name",
+            "send_trained",
+            "active",
+            "conflict_local_authorities",
+            "conflict_organisations",
+            "working_hours",
+            "unavailable",
+        }
+    )
+
+    name: ShortText | None = None
+    email: EmailStr | None = None
+    send_trained: bool | None = None
+    accreditation: ShortText | None = None
+    active: bool | None = None
+    conflict_local_authorities: list[Identifier] | None = None
+    conflict_organisations: list[ShortText] | None = None
+    working_hours: list[WorkingHours] | None = None
+    unavailable: list[DatesOff] | None = None
+
+
+class MediatorRead(Read):
+    id: str
+    name: str
+    email: str | None
+    send_trained: bool
+    accreditation: str | None
+    active: bool
+    conflict_local_authorities: list[str]
+    conflict_organisations: list[str]
+    working_hours: list[WorkingHours]
+    unavailable: list[DatesOff]
+    created_at: datetime
+
+
+class VenueKind(StrEnum):
+    COMMUNITY_CENTRE = "community_centre"
+    CHURCH_HALL = "church_hall"
+    LIBRARY = "library"
+    CONFERENCE_CENTRE = "conference_centre"
+    PROVIDER_OFFICE = "provider_office"
+    SCHOOL = "school"
+    COUNCIL_OFFICE = "council_office"
+    OTHER = "other"
+
+
+# A party's own premises: never neutral ground for a meeting between the family and it.
+PARTY_PREMISES = frozenset({VenueKind.SCHOOL, VenueKind.COUNCIL_OFFICE})
+
+
+class VenueCreate(Strict):
+    id: Identifier | None = Field(default=None, description="Assigned (venue-…) if omitted.")
+    name: ShortText
+    address: Text
+    kind: VenueKind
+    neutral: bool | None = Field(
+        default=None,
+        description="Neutral ground for every party (default: true unless a school or "
+        "council office, which never are).",
+    )
+    accessibility: Text | None = Field(
+        default=None, description="e.g. step-free access, hearing loop, quiet room, parking."
+    )
+
+    @model_validator(mode="after")
+    def _party_premises_not_neutral(self) -> VenueCreate:
+        if self.kind in PARTY_PREMISES and self.neutral:
+            raise ValueError(f"neutral: a {self.kind.value.replace('_', ' ')} is not neutral")
+        return self
+
+
+class VenueUpdate(Patch):
+    required: ClassVar[frozenset[str]] = frozenset({"name", "address", "kind", "neutral", "active"})
+
+    name: ShortText | None = None
+    address: Text | None = None
+    kind: VenueKind | None = None
+    neutral: bool | None = None
+    accessibility: Text | None = None
+    active: bool | None = None
+
+
+class VenueRead(Read):
+    id: str
+    name: str
+    address: str
+    kind: str
+    neutral: bool
+    accessibility: str | None
+    active: bool
+    created_at: datetime
+
+
+class ProviderCreate(Strict):
+    id: Identifier = Field(description="e.g. kids.")
+    name: ShortText
+    phone: Phone | None = None
+    email: EmailStr | None = None
+    website: AnyHttpUrl | None = None
+    address: Text | None = None
+    office_hours: ShortText = "Monday to Friday, 9am to 5pm"
+    referral_action_working_days: int = Field(
+        default=5,
+        ge=1,
+        le=30,
+        description="Service level: working days to action a referral (DL-13). Applies to "
+        "referrals received after the change.",
+    )
+
+
+class ProviderUpdate(Patch):
+    required: ClassVar[frozenset[str]] = frozenset(
+        {"name", "office_hours", "referral_action_working_days"}
+    )
+
+    name: ShortText | None = None
+    phone: Phone | None = None
+    email: EmailStr | None = None
+    website: AnyHttpUrl | None = None
+    address: Text | None = None
+    office_hours: ShortText | None = None
+    referral_action_working_days: int | None = Field(default=None, ge=1, le=30)
+
+
+class ProviderRead(Read):
+    id: str
+    name: str
+    phone: str | None
+    email: str | None
+    website: str | None
+    address: str | None
+    office_hours: str
+    referral_action_working_days: int
+    created_at: datetime
+
+
+class LocalAuthorityCreate(Strict):
+    code: Identifier = Field(description="The council's ONS code, e.g. E10000015.")
+    name: ShortText
+    icbs: list[ShortText] = Field(default=[], description="The ICBs the council works with.")
+    provider_id: Identifier = Field(description="Its mediation provider (see /v1/providers).")
+
+
+class LocalAuthorityUpdate(Patch):
+    required: ClassVar[frozenset[str]] = frozenset({"name", "icbs", "provider_id", "active"})
+
+    name: ShortText | None = None
+    icbs: list[ShortText] | None = None
+    provider_id: Identifier | None = None
+    active: bool | None = Field(
+        default=None, description="false: new referrals for this council are refused."
+    )
+
+
+class LocalAuthorityRead(Read):
+    code: str
+    name: str
+    icbs: list[str]
+    provider_id: str
+    active: bool
+    created_at: datetime
+
+
+class Page(BaseModel, Generic[Model]):
+    items: list[Model]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class ListQuery(Strict):
+    limit: int = Field(default=50, ge=1, le=200, description="Page size (at most 200).")
+    cursor: str | None = Field(
+        default=None, max_length=200, description="`next_cursor` from the previous page."
+    )
+
+
+class MediatorQuery(ListQuery):
+    active: bool | None = Field(default=None, description="Only active (or inactive) ones.")
+    send_trained: bool | None = None
+    bookable_for: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A council code: only mediators with no conflict of interest with it.",
+    )
+
+
+class VenueQuery(ListQuery):
+    active: bool | None = None
+    neutral: bool | None = None
+
+
+class LocalAuthorityQuery(ListQuery):
+    active: bool | None = None
+    provider_id: str | None = Field(default=None, max_length=64)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def _not_found(kind: str, key: str) -> Problem:
+    return Problem(404, "Not found", f"No {kind} '{key}'.")
+
+
+async def _create(
+    request: Request,
+    body: BaseModel,
+    key: str | None,
+    produce: Callable[[], Awaitable[BaseModel]],
+) -> JSONResponse:
+    async def answer() -> tuple[int, dict[str, Any]]:
+        return 201, (await produce()).model_dump(mode="json")
+
+    return await idempotent(
+        request.state.sessionmaker,
+        client_id=client_id(request),
+        key=key,
+        method="POST",
+        path=request.url.path,
+        request_hash=body_hash(body.model_dump(mode="json", exclude_none=True)),
+        produce=answer,
+    )
+
+
+async def _insert(request: Request, row: SQLModel, kind: str, key: str) -> SQLModel:
+    try:
+        return await registries.insert(request.state.sessionmaker, row)
+    except registries.AlreadyExists as exc:
+        raise Problem(
+            409, "Already registered", f"A {kind} '{key}' already exists.", type_="already-exists"
+        ) from exc
+
+
+async def _update(
+    request: Request, model: type[SQLModel], kind: str, key: str, changes: dict[str, Any]
+) -> SQLModel:
+    row = await registries.update(request.state.sessionmaker, model, key, changes)
+    if row is None:
+        raise _not_found(kind, key)
+    return row
+
+
+async def _page(
+    session: SessionDep,
+    model: type[SQLModel],
+    read: type[Model],
+    where: Sequence[ColumnElement[bool]],
+    limit: int,
+    cursor: str | None,
+) -> Page[Model]:
+    try:
+        found = await registries.page(session, model, where, limit=limit, cursor=cursor)
+    except registries.BadCursor as exc:
+        raise validation_problem([{"field": "query.cursor", "message": str(exc)}]) from exc
+    return Page(items=[read.model_validate(r) for r in found.rows], next_cursor=found.next_cursor)
+
+
+async def _provider_must_exist(session: SessionDep, provider_id: str) -> None:
+    if await session.get(ProviderRow, provider_id) is None:
+        raise validation_problem(
+            [
+                {
+                    "field": "body.provider_id",
+                    "message": f"unknown provider '{provider_id}' (see GET /v1/providers)",
+                }
+            ]
+        )
+
+
+# --------------------------------------------------------------------------- mediators
+
+
+@router.post(
+    "/mediators",
+    status_code=201,
+    response_model=MediatorRead,
+    tags=["mediators"],
+    summary="Register a mediator",
+    responses={409: {"description": "The id is taken."}, 422: {"description": "Invalid."}},
+)
+async def create_mediator(
+    request: Request,
+    body: Annotated[MediatorCreate, Body()],
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    async def produce() -> BaseModel:
+        ident = body.id or _new_id("med")
+        values = body.model_dump(mode="json", exclude={"id"})
+        row = MediatorRow(id=ident, active=True, created_at=_now(), **values)
+        return MediatorRead.model_validate(await _insert(request, row, "mediator", ident))
+
+    return await _create(request, body, idempotency_key, produce)
+
+
+@router.get(
+    "/mediators",
+    response_model=Page[MediatorRead],
+    tags=["mediators"],
+    summary="List mediators",
+)
+async def list_mediators(
+    session: SessionDep, query: Annotated[MediatorQuery, Query()]
+) -> Page[MediatorRead]:
+    where: list[ColumnElement[bool]] = []
+    if query.active is not None:
+        where.append(col(MediatorRow.active) == query.active)
+    if query.send_trained is not None:
+        where.append(col(MediatorRow.send_trained) == query.send_trained)
+    result = await _page(session, MediatorRow, MediatorRead, where, query.limit, query.cursor)
+    bookable_for = query.bookable_for
+    if bookable_for is None:
+        return result
+    council = await session.get(LocalAuthorityRow, bookable_for)
+    barred = {bookable_for.casefold()} | ({council.name.casefold()} if council else set())
+    return Page[MediatorRead](
+        items=[
+            m
+            for m in result.items
+            if not {c.casefold() for c in m.conflict_local_authorities} & barred
+            and not {" ".join(o.casefold().split()) for o in m.conflict_organisations} & barred
+        ],
+        next_cursor=result.next_cursor,
+    )
+
+
+@router.get(
+    "/mediators/{mediator_id}",
+    response_model=MediatorRead,
+    tags=["mediators"],
+    summary="A mediator",
+    responses={404: {"description": "Unknown mediator."}},
+)
+async def get_mediator(session: SessionDep, mediator_id: Key) -> MediatorRead:
+    row = await session.get(MediatorRow, mediator_id)
+    if row is None:
+        raise _not_found("mediator", mediator_id)
+    return MediatorRead.model_validate(row)
+
+
+@router.patch(
+    "/mediators/{mediator_id}",
+    response_model=MediatorRead,
+    tags=["mediators"],
+    summary="Update a mediator (only the fields sent)",
+    description="Changes apply to bookings made after the change; booked meetings stay.",
+    responses={404: {"description": "Unknown mediator."}, 422: {"description": "Invalid."}},
+)
+async def update_mediator(
+    request: Request, mediator_id: Key, body: Annotated[MediatorUpdate, Body()]
+) -> MediatorRead:
+    row = await _update(request, MediatorRow, "mediator", mediator_id, body.changes())
+    return MediatorRead.model_validate(row)
+
+
+@router.delete(
+    "/mediators/{mediator_id}",
+    response_model=MediatorRead,
+    tags=["mediators"],
+    summary="Deactivate a mediator (never deleted: bookings refer to it)",
+    responses={404: {"description": "Unknown mediator."}},
+)
+async def deactivate_mediator(request: Request, mediator_id: Key) -> MediatorRead:
+    row = await _update(request, MediatorRow, "mediator", mediator_id, {"active": False})
+    return MediatorRead.model_validate(row)
+
+
+# --------------------------------------------------------------------------- venues
+
+
+@router.post(
+    "/venues",
+    status_code=201,
+    response_model=VenueRead,
+    tags=["venues"],
+    summary="Register a venue",
+    responses={409: {"description": "The id is taken."}, 422: {"description": "Invalid."}},
+)
+async def create_venue(
+    request: Request,
+    body: Annotated[VenueCreate, Body()],
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    async def produce() -> BaseModel:
+        ident = body.id or _new_id("venue")
+        neutral = body.neutral if body.neutral is not None else body.kind not in PARTY_PREMISES
+        values = body.model_dump(mode="json", exclude={"id", "neutral"})
+        row = VenueRow(id=ident, neutral=neutral, active=True, created_at=_now(), **values)
+        return VenueRead.model_validate(await _insert(request, row, "venue", ident))
+
+    return await _create(request, body, idempotency_key, produce)
+
+
+@router.get("/venues", response_model=Page[VenueRead], tags=["venues"], summary="List venues")
+async def list_venues(
+    session: SessionDep, query: Annotated[VenueQuery, Query()]
+) -> Page[VenueRead]:
+    where: list[ColumnElement[bool]] = []
+    if query.active is not None:
+        where.append(col(VenueRow.active) == query.active)
+    if query.neutral is not None:
+        where.append(col(VenueRow.neutral) == query.neutral)
+    return await _page(session, VenueRow, VenueRead, where, query.limit, query.cursor)
+
+
+@router.get(
+    "/venues/{venue_id}",
+    response_model=VenueRead,
+    tags=["venues"],
+    summary="A venue",
+    responses={404: {"description": "Unknown venue."}},
+)
+async def get_venue(session: SessionDep, venue_id: Key) -> VenueRead:
+    row = await session.get(VenueRow, venue_id)
+    if row is None:
+        raise _not_found("venue", venue_id)
+    return VenueRead.model_validate(row)
+
+
+@router.patch(
+    "/venues/{venue_id}",
+    response_model=VenueRead,
+    tags=["venues"],
+    summary="Update a venue (only the fields sent)",
+    responses={404: {"description": "Unknown venue."}, 422: {"description": "Invalid."}},
+)
+async def update_venue(
+    request: Request, session: SessionDep, venue_id: Key, body: Annotated[VenueUpdate, Body()]
+) -> VenueRead:
+    current = await session.get(VenueRow, venue_id)
+    if current is None:
+        raise _not_found("venue", venue_id)
+    changes = body.changes()
+    kind = changes.get("kind", current.kind)
+    if kind in PARTY_PREMISES and changes.get("neutral", current.neutral):
+        raise validation_problem(
+            [{"field": "body.neutral", "message": f"a {kind.replace('_', ' ')} is not neutral"}]
+        )
+    row = await _update(request, VenueRow, "venue", venue_id, changes)
+    return VenueRead.model_validate(row)
+
+
+@router.delete(
+    "/venues/{venue_id}",
+    response_model=VenueRead,
+    tags=["venues"],
+    summary="Deactivate a venue (never deleted: bookings refer to it)",
+    responses={404: {"description": "Unknown venue."}},
+)
+async def deactivate_venue(request: Request, venue_id: Key) -> VenueRead:
+    row = await _update(request, VenueRow, "venue", venue_id, {"active": False})
+    return VenueRead.model_validate(row)
+
+
+# --------------------------------------------------------------------------- providers
+
+
+@router.post(
+    "/providers",
+    status_code=201,
+    response_model=ProviderRead,
+    tags=["councils and providers"],
+    summary="Register a mediation provider",
+    responses={409: {"description": "The id is taken."}, 422: {"description": "Invalid."}},
+)
+async def create_provider(
+    request: Request,
+    body: Annotated[ProviderCreate, Body()],
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    async def produce() -> BaseModel:
+        row = ProviderRow(created_at=_now(), **body.model_dump(mode="json"))
+        return ProviderRead.model_validate(await _insert(request, row, "provider", body.id))
+
+    return await _create(request, body, idempotency_key, produce)
+
+
+@router.get(
+    "/providers",
+    response_model=Page[ProviderRead],
+    tags=["councils and providers"],
+    summary="List mediation providers",
+)
+async def list_providers(
+    session: SessionDep, query: Annotated[ListQuery, Query()]
+) -> Page[ProviderRead]:
+    return await _page(session, ProviderRow, ProviderRead, [], query.limit, query.cursor)
+
+
+@router.get(
+    "/providers/{provider_id}",
+    response_model=ProviderRead,
+    tags=["councils and providers"],
+    summary="A mediation provider",
+    responses={404: {"description": "Unknown provider."}},
+)
+async def get_provider(session: SessionDep, provider_id: Key) -> ProviderRead:
+    row = await session.get(ProviderRow, provider_id)
+    if row is None:
+        raise _not_found("provider", provider_id)
+    return ProviderRead.model_validate(row)
+
+
+@router.patch(
+    "/providers/{provider_id}",
+    response_model=ProviderRead,
+    tags=["councils and providers"],
+    summary="Update a mediation provider (only the fields sent)",
+    description="A new service level applies to referrals received after the change.",
+    responses={404: {"description": "Unknown provider."}, 422: {"description": "Invalid."}},
+)
+async def update_provider(
+    request: Request, provider_id: Key, body: Annotated[ProviderUpdate, Body()]
+) -> ProviderRead:
+    row = await _update(request, ProviderRow, "provider", provider_id, body.changes())
+    return ProviderRead.model_validate(row)
+
+
+# --------------------------------------------------------------------------- councils
+
+
+@router.post(
+    "/local-authorities",
+    status_code=201,
+    response_model=LocalAuthorityRead,
+    tags=["councils and providers"],
+    summary="Register a council and its mediation provider",
+    responses={409: {"description": "The code is taken."}, 422: {"description": "Invalid."}},
+)
+async def create_local_authority(
+    request: Request,
+    session: SessionDep,
+    body: Annotated[LocalAuthorityCreate, Body()],
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    async def produce() -> BaseModel:
+        await _provider_must_exist(session, body.provider_id)
+        row = LocalAuthorityRow(active=True, created_at=_now(), **body.model_dump(mode="json"))
+        return LocalAuthorityRead.model_validate(
+            await _insert(request, row, "local authority", body.code)
+        )
+
+    return await _create(request, body, idempotency_key, produce)
+
+
+@router.get(
+    "/local-authorities",
+    response_model=Page[LocalAuthorityRead],
+    tags=["councils and providers"],
+    summary="List councils",
+)
+async def list_local_authorities(
+    session: SessionDep, query: Annotated[LocalAuthorityQuery, Query()]
+) -> Page[LocalAuthorityRead]:
+    where: list[ColumnElement[bool]] = []
+    if query.active is not None:
+        where.append(col(LocalAuthorityRow.active) == query.active)
+    if query.provider_id is not None:
+        where.append(col(LocalAuthorityRow.provider_id) == query.provider_id)
+    return await _page(
+        session, LocalAuthorityRow, LocalAuthorityRead, where, query.limit, query.cursor
+    )
+
+
+@router.get(
+    "/local-authorities/{code}",
+    response_model=LocalAuthorityRead,
+    tags=["councils and providers"],
+    summary="A council",
+    responses={404: {"description": "Unknown council."}},
+)
+async def get_local_authority(session: SessionDep, code: Key) -> LocalAuthorityRead:
+    row = await session.get(LocalAuthorityRow, code)
+    if row is None:
+        raise _not_found("local authority", code)
+    return LocalAuthorityRead.model_validate(row)
+
+
+@router.patch(
+    "/local-authorities/{code}",
+    response_model=LocalAuthorityRead,
+    tags=["councils and providers"],
+    summary="Update a council (only the fields sent)",
+    description="A new provider applies to referrals received after the change.",
+    responses={404: {"description": "Unknown council."}, 422: {"description": "Invalid."}},
+)
+async def update_local_authority(
+    request: Request,
+    session: SessionDep,
+    code: Key,
+    body: Annotated[LocalAuthorityUpdate, Body()],
+) -> LocalAuthorityRead:
+    if body.provider_id is not None:
+        await _provider_must_exist(session, body.provider_id)
+    row = await _update(request, LocalAuthorityRow, "local authority", code, body.changes())
+    return LocalAuthorityRead.model_validate(row)

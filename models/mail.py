@@ -1,0 +1,201 @@
+"""Email: the message, and two ways to send it (SMTP with aiosmtplib, or .eml files).
+
+Every message carries a ``Message-ID`` derived from its delivery key, so a copy sent again
+after a crash is recognisably the same message. ``OutboxMailer`` (the embedded default: no
+SMTP host configured) writes each message to ``<outbox>/<date>-<id>.eml``; writing the same
+message twice replaces the file, so the sink itself never holds a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import os
+import ssl
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+from email_validator import EmailNotValidError, validate_email
+from pydantic import SecretStr
+
+from models.delivery import PermanentFailure, TransientFailure, digest
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # "application/pdf", "text/calendar; method=PUBLISH"
+    data: bytes
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    key: str
+    sender: str  # envelope and From address
+    sender_name: str
+    to: str
+    subject: str
+    body: str
+    date: datetime
+    reply_to: str | None = None
+    attachments: tuple[Attachment, ...] = field(default=())
+
+    @property
+    def message_id(self) -> str:
+        return message_id(self.key, self.sender)
+
+    def message(self) -> EmailMessage:
+        msg = EmailMessage(policy=email.policy.SMTP)
+        msg["Message-ID"] = self.message_id
+        msg["Date"] = format_datetime(self.date)
+        msg["From"] = formataddr((self.sender_name, self.sender))
+        msg["To"] = self.to
+        if self.reply_to:
+            msg["Reply-To"] = self.reply_to
+        msg["Subject"] = self.subject
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(self.body, charset="utf-8")
+        for attachment in self.attachments:
+            maintype, _, rest = attachment.content_type.partition("/")
+            subtype, _, params = rest.partition(";")
+            msg.add_attachment(
+                attachment.data,
+                maintype=maintype,
+                subtype=subtype.strip(),
+                filename=attachment.filename,
+                params=_params(params),
+            )
+        if msg.is_multipart():
+            msg.set_boundary(f"=_{digest(self.key, 24)}")  # stable bytes on every attempt
+        return msg
+
+    def as_bytes(self) -> bytes:
+        return self.message().as_bytes(policy=email.policy.SMTP)
+
+
+def _params(raw: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in raw.split(";"):
+        name, _, value = item.strip().partition("=")
+        if name and value:
+            out[name] = value
+    return out
+
+
+def message_id(key: str, sender: str) -> str:
+    """Stable per delivery key: ``<hash@sender-domain>``."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "send-referrals.invalid"
+    return f"<{digest(key)}@{domain}>"
+
+
+def checked_address(address: str) -> str:
+    """The address normalised, or ``PermanentFailure`` (a malformed address never improves)."""
+    try:
+        result = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise PermanentFailure("malformed email address") from exc
+    normalised: str = result.normalized
+    Address(addr_spec=normalised)  # the header registry must accept it too
+    return normalised
+
+
+class Mailer(Protocol):
+    async def send(self, mail: OutgoingMail) -> None:
+        """Hand the message over, or raise ``PermanentFailure``/``TransientFailure``."""
+        ...
+
+
+class SmtpMailer:
+    """SMTP over aiosmtplib (STARTTLS or implicit TLS, optional login)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        username: str = "",
+        password: SecretStr | None = None,
+        starttls: bool = True,
+        implicit_tls: bool = False,
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._username = username
+        self._password = password
+        self._starttls = starttls and not implicit_tls
+        self._implicit_tls = implicit_tls
+        self._timeout = timeout
+        self._tls_context = tls_context
+
+    async def send(self, mail: OutgoingMail) -> None:
+        recipient = checked_address(mail.to)
+        password = self._password.get_secret_value() if self._password else None
+        try:
+            await aiosmtplib.send(
+                mail.message(),
+                sender=mail.sender,
+                recipients=[recipient],
+                hostname=self._host,
+                port=self._port,
+                username=self._username or None,
+                password=password if self._username else None,
+                use_tls=self._implicit_tls,
+                start_tls=self._starttls,
+                tls_context=self._tls_context,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            raise _by_code(min(codes) if codes else 550, "recipient refused") from exc
+        except (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPSenderRefused) as exc:
+            # Our configuration, not the recipient: keep retrying until an operator fixes it.
+            raise TransientFailure(f"SMTP {exc.code}: server refused our login or sender") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _by_code(exc.code, "server refused the message") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransientFailure(f"SMTP unavailable ({type(exc).__name__})") from exc
+
+
+def _by_code(code: int, what: str) -> PermanentFailure | TransientFailure:
+    if 500 <= code < 600:
+        return PermanentFailure(f"SMTP {code}: {what}")
+    return TransientFailure(f"SMTP {code}: {what}")
+
+
+class OutboxMailer:
+    """The embedded default: each message becomes an ``.eml`` file a developer can open."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, mail: OutgoingMail) -> Path:
+        stamp = mail.date.strftime("%Y%m%dT%H%M%SZ")
+        return self.directory / f"{stamp}-{digest(mail.key, 16)}.eml"
+
+    async def send(self, mail: OutgoingMail) -> None:
+        checked_address(mail.to)
+        await asyncio.to_thread(self._write, self.path_for(mail), mail.as_bytes())
+
+    def _write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".eml")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)  # atomic: a reader never sees half a message
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def messages(self) -> Sequence[Path]:
+        return sorted(self.directory.glob("*.eml")) if self.directory.exists() else []

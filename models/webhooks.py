@@ -1,0 +1,102 @@
+"""Webhooks to back-office systems, signed the Standard Webhooks way.
+
+Headers ``webhook-id`` (stable per event and subscription: receivers dedupe on it),
+``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256>`` over
+``id.timestamp.body`` with the subscription's ``whsec_…`` secret), via the
+``standardwebhooks`` package. Bodies are ``{"type", "timestamp", "data"}`` and never carry
+personal data: ids, types, dates, document numbers and URLs only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, get_args
+
+import httpx
+from standardwebhooks import Webhook
+
+from models.delivery import PermanentFailure, TransientFailure, digest
+
+DOCUMENT_EVENTS: Final[dict[str, str]] = {
+    "certificate": "certificate.issued",
+    "agreement": "agreement.signed",
+    "invitation": "meeting.booked",
+}
+STATUS_EVENTS: Final[tuple[str, ...]] = (
+    "referral.created",
+    "referral.status_changed",
+    "referral.closed",
+    "deadline.breached",
+)
+EVENT_TYPES: Final[tuple[str, ...]] = (*DOCUMENT_EVENTS.values(), *STATUS_EVENTS)
+EventType = Literal[
+    "certificate.issued",
+    "agreement.signed",
+    "meeting.booked",
+    "referral.created",
+    "referral.status_changed",
+    "referral.closed",
+    "deadline.breached",
+]
+assert get_args(EventType) == EVENT_TYPES
+
+# The only event data forwarded, per type: codes and dates, never free text.
+STATUS_EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "referral.created": ("route", "status"),
+    "referral.status_changed": ("from", "to"),
+    "referral.closed": ("outcome",),
+    "deadline.breached": ("deadline", "rule"),
+}
+RETRYABLE_STATUS: Final = frozenset({408, 429})
+
+
+def new_secret() -> str:
+    """A fresh signing secret in the Standard Webhooks format (``whsec_`` + base64)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def webhook_id(key: str) -> str:
+    return f"msg_{digest(key)}"
+
+
+def body_bytes(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def signed_headers(secret: str, msg_id: str, at: datetime, body: bytes) -> dict[str, str]:
+    at = at.astimezone(UTC)
+    signature = Webhook(secret).sign(msg_id=msg_id, timestamp=at, data=body.decode())
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+        "user-agent": "send-referrals-webhooks/1",
+    }
+
+
+class WebhookSender:
+    """POST a signed body; 2xx is delivered, other answers are classified (see module doc)."""
+
+    def __init__(self, *, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None):
+        self._timeout = timeout
+        self._transport = transport
+
+    async def send(self, url: str, secret: str, msg_id: str, body: bytes) -> None:
+        headers = signed_headers(secret, msg_id, datetime.now(UTC), body)
+        try:
+            async with httpx.AsyncClient(
+                timeout=self._timeout, follow_redirects=False, transport=self._transport
+            ) as client:
+                response = await client.post(url, content=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise TransientFailure(f"webhook endpoint unreachable ({type(exc).__name__})") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise TransientFailure(f"HTTP {status}")
+        raise PermanentFailure(f"HTTP {status}")
