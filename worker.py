@@ -17,12 +17,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import (
+    PollerBehavior,
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    Worker,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import CalendarActivities
 from activities.dispatch import DispatchConfig, build_mailer
 from activities.documents import DocumentActivities
+from activities.log_context import ReferralLogContext
 from activities.mediators import MediatorActivities
 from activities.notify import NotifyActivities
 from activities.records import RecordActivities
@@ -33,7 +39,7 @@ from models.db import make_engine, make_sessionmaker
 from models.logging import configure_logging
 from models.settings import Settings
 from models.webhooks import WebhookSender
-from workflows.client import connect, data_converter
+from workflows.client import connect, data_converter, metrics_runtime, tls_config
 from workflows.referral import ReferralWorkflow
 from workflows.retention import RetentionWorkflow, ensure_retention_schedule
 
@@ -51,7 +57,10 @@ def build_activities(
     calendar = CalendarActivities(extra_holidays=settings.extra_bank_holidays)
     records = RecordActivities(sessionmaker)
     mailer = build_mailer(settings)  # SMTP, or .eml files under <data_dir>/outbox
-    webhooks = WebhookSender(timeout=settings.send_timeout_seconds)
+    webhooks = WebhookSender(
+        timeout=settings.send_timeout_seconds,
+        allowed_hosts=frozenset(settings.webhook_allowed_hosts) or None,
+    )
     dispatch = DispatchConfig.from_settings(settings)
     notify = NotifyActivities(sessionmaker, mailer, webhooks, dispatch)
     documents = DocumentActivities(sessionmaker, mailer, webhooks, dispatch)
@@ -86,24 +95,48 @@ def build_worker(
     activities: Sequence[Any],
     workflows: Sequence[type] = WORKFLOWS,
     max_cached_workflows: int = 1000,
+    max_concurrent_activities: int | None = None,
+    max_concurrent_workflow_tasks: int | None = None,
+    poller_autoscaling: bool = False,
+    graceful_shutdown_seconds: float = 15.0,
 ) -> Worker:
+    pollers: PollerBehavior = (
+        PollerBehaviorAutoscaling() if poller_autoscaling else PollerBehaviorSimpleMaximum(5)
+    )
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(workflows),
         activities=list(activities),
         max_cached_workflows=max_cached_workflows,
-        graceful_shutdown_timeout=timedelta(seconds=15),
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown_seconds),
         workflow_runner=sandbox_runner(),
+        interceptors=[ReferralLogContext()],  # activity logs carry referral_id
+        workflow_task_poller_behavior=pollers,
+        activity_task_poller_behavior=pollers,
     )
 
 
 async def run(settings: Settings) -> None:
-    await asyncio.to_thread(migrate.upgrade, settings.database_target)
+    if settings.migrate_on_start:  # off where a migration job runs first (deploy/)
+        await asyncio.to_thread(migrate.upgrade, settings.database_target)
     engine = make_engine(settings.database_target)
     converter = data_converter(codec_from_settings(settings))  # payloads encrypted
     client = await connect(
-        settings.temporal_target, settings.temporal_namespace, converter=converter
+        settings.temporal_target,
+        settings.temporal_namespace,
+        converter=converter,
+        tls=tls_config(
+            enabled=settings.temporal_tls,
+            client_cert=settings.temporal_tls_client_cert,
+            client_key=settings.temporal_tls_client_key,
+            server_ca=settings.temporal_tls_server_ca,
+            server_name=settings.temporal_tls_server_name,
+        ),
+        # The SDK's metrics (task latencies, schedule-to-start, slots) for Prometheus.
+        runtime=metrics_runtime(settings.worker_metrics_address),
     )
     if settings.retention_schedule:
         await ensure_retention_schedule(client, settings.task_queue)
@@ -111,6 +144,11 @@ async def run(settings: Settings) -> None:
         client,
         task_queue=settings.task_queue,
         activities=build_activities(make_sessionmaker(engine), settings),
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        poller_autoscaling=settings.worker_poller_autoscaling,
+        graceful_shutdown_seconds=settings.worker_graceful_shutdown_seconds,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -22,9 +22,11 @@ accepted the message but the worker died before the row said ``sent``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -102,6 +104,35 @@ def beat() -> None:
     """Heartbeat between sends when run by a worker (lets a heartbeat timeout spot a hang)."""
     if activity.in_activity():
         activity.heartbeat()
+
+
+@asynccontextmanager
+async def keepalive() -> AsyncIterator[None]:
+    """Heartbeat in the background while the activity runs, when it has a heartbeat timeout.
+
+    The heartbeats say "this worker is alive", not "this send is progressing" (a send is
+    bounded by ``send_timeout`` instead): a worker killed mid-send is noticed within the
+    heartbeat timeout and the attempt retried elsewhere, instead of only after the activity's
+    whole start-to-close timeout.
+    """
+    timeout = activity.info().heartbeat_timeout if activity.in_activity() else None
+    if not timeout:
+        yield
+        return
+    interval = max(timeout.total_seconds() / 4, 0.2)
+
+    async def beating() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(beating())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 # --------------------------------------------------------------------------- the case

@@ -25,6 +25,7 @@ from activities.dispatch import (
     DispatchConfig,
     Dispatcher,
     Retry,
+    keepalive,
     reach,
     utcnow,
 )
@@ -72,6 +73,10 @@ class DocumentActivities:
     @activity.defn(name="dispatch_document")
     async def dispatch_document(self, req: DocumentRequest) -> DispatchReport:
         """Render (once), store, email each recipient once and deliver the webhook event once."""
+        async with keepalive():
+            return await self._dispatch(req)
+
+    async def _dispatch(self, req: DocumentRequest) -> DispatchReport:
         case = await self._dispatcher.case(req.referral_id)
         document = await self._issue(case, req)
         outcomes: list[DeliveryOutcome] = []

@@ -30,6 +30,7 @@ from activities.dispatch import (
     DispatchConfig,
     Dispatcher,
     Retry,
+    keepalive,
     reach,
 )
 from activities.messages import DeliveryOutcome, NotificationRequest, PublishRequest
@@ -81,6 +82,10 @@ class NotifyActivities:
     async def send_notification(self, request: NotificationRequest) -> int:
         """Queue the notification for each recipient, email those who prefer email (once
         each); returns how many outbox rows were new."""
+        async with keepalive():
+            return await self._notify(request)
+
+    async def _notify(self, request: NotificationRequest) -> int:
         async with self._sessionmaker() as session:
             row = await session.get(ReferralRow, request.referral_id)
             if row is None:
@@ -170,6 +175,10 @@ class NotifyActivities:
 
         Returns how many deliveries stand sent for these events.
         """
+        async with keepalive():
+            return await self._publish(req)
+
+    async def _publish(self, req: PublishRequest) -> int:
         if self._dispatcher is None or self._config is None:
             return 0
         events = [e for e in req.events if e.type in STATUS_EVENT_FIELDS]

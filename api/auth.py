@@ -57,7 +57,9 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/documents/{}/verify"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
-    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/docs/assets/swagger-ui-bundle.js"): PUBLIC,
+    ("GET", "/docs/assets/swagger-ui.css"): PUBLIC,
+    ("GET", "/docs/assets/favicon-32x32.png"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     # referrals
     ("POST", "/v1/referrals"): WRITE,

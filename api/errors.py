@@ -98,6 +98,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
         409: "Conflict",
         413: "Request too large",
         415: "Unsupported media type",
+        422: "Invalid request",
     }
     detail = exc.detail if isinstance(exc.detail, str) else None
     problem = Problem(

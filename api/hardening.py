@@ -2,9 +2,9 @@
 
 Middleware order, outermost first: security headers (on every response, errors included),
 CORS for ``/codec`` (the Temporal Web UI's origin only; preflights answered before
-authentication), the body limit (413 before anything reads a large body), then
-authentication (``api/auth.py``). Each reads ``Settings`` from the lifespan state at request
-time, since ``create_app`` may be given no settings.
+authentication), the body limit (413 before anything reads a large body), NUL characters
+refused (422), then authentication (``api/auth.py``). Each reads ``Settings`` from the
+lifespan state at request time, since ``create_app`` may be given no settings.
 """
 
 from __future__ import annotations
@@ -20,22 +20,20 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import auth
-from api.errors import PROBLEM_JSON
+from api.errors import PROBLEM_JSON, problem_response, validation_problem
 from models.settings import Settings
 
 DEFAULT_MAX_BODY = 1_048_576
 CODEC_PREFIX = "/codec"
-DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
 
 #: Every API response: nothing is framed, sniffed, cached, or leaks its URL as a referrer.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-#: The OpenAPI pages load Swagger UI / ReDoc from the jsDelivr CDN (so /docs needs internet);
-#: their inline bootstrap scripts are allowed by hash, computed from the page itself.
+#: /docs loads Swagger UI from this server (api/docs.py; no CDN, works offline); its inline
+#: bootstrap scripts are allowed by hash, computed from the page itself.
 DOCS_CSP = (
-    "default-src 'none'; script-src https://cdn.jsdelivr.net {hashes}; "
-    "style-src https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
+    "default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'none'"
 )
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
@@ -132,6 +130,56 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
+#: A JSON string escape for U+0000 (preceded by an even number of backslashes: not "\\u0000").
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+NUL_DETAIL = "Text must not contain the NUL character (U+0000)."
+
+
+class NulMiddleware:
+    """422 (problem+json) for a NUL character (U+0000) in the path, query or JSON body.
+
+    PostgreSQL cannot store NUL in text: refused here, every such input is a clear 422
+    instead of a 500 wherever it would first reach the database.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query: bytes = scope.get("query_string", b"")
+        if "\x00" in scope["path"]:
+            await _send_nul_problem(scope, send, "path")
+            return
+        if b"%00" in query or b"\x00" in query:
+            await _send_nul_problem(scope, send, "query")
+            return
+        body = b""  # every body here is JSON (FastAPI parses it as such even unlabelled)
+
+        async def checked_receive() -> Message:
+            nonlocal body
+            message = await receive()
+            if message["type"] == "http.request":
+                body += message.get("body", b"")
+                if not message.get("more_body", False) and _NUL_ESCAPE.search(body):
+                    raise HTTPException(422, NUL_DETAIL)  # as problem+json (api/errors.py)
+            return message
+
+        await self.app(scope, checked_receive, send)
+
+
+async def _send_nul_problem(scope: Scope, send: Send, field: str) -> None:
+    problem = validation_problem([{"field": field, "message": NUL_DETAIL}])
+    response = problem_response(problem)
+    await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
 def _too_large_detail(limit: int) -> str:
     return f"The request body is larger than {limit} bytes."
 
@@ -196,6 +244,7 @@ class CodecCORSMiddleware:
 def install(app: FastAPI) -> None:
     """Authentication and hardening middleware, in the order described above."""
     auth.install(app)
+    app.add_middleware(NulMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(CodecCORSMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -8,14 +8,17 @@ one command.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,6 +45,13 @@ def key_digest(client_id: str, key: str) -> str:
     return hashlib.sha256(f"{client_id}\x00{key}".encode()).hexdigest()
 
 
+IN_PROGRESS = 0  # status_code of a record whose first request is still being answered
+WAIT_SECONDS = 30.0  # how long a repeat waits for the first request's answer
+POLL_SECONDS = 0.05
+STALE_AFTER = timedelta(minutes=5)  # a claim this old was left by an API process that died
+_releases: set[asyncio.Task[None]] = set()
+
+
 async def idempotent(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
@@ -52,12 +62,26 @@ async def idempotent(
     request_hash: str,
     produce: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
 ) -> JSONResponse:
+    """Answer once per key: the first request *claims* the key (a record in progress) before
+    it does anything, so a repeat arriving meanwhile - a client retrying after a timeout, or
+    the same request sent twice at once - waits for the first answer and replays it, instead
+    of doing the work again (a second mediator, a second webhook subscription)."""
     if key is None:
         status, body = await produce()
         return JSONResponse(body, status_code=status)
-    async with sessionmaker() as session:
-        found = await session.get(IdempotencyRow, (client_id, key))
-    if found is not None:
+    record = {
+        "client_id": client_id,
+        "key": key,
+        "method": method,
+        "path": path,
+        "request_hash": request_hash,
+    }
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not await _claim(sessionmaker, record):
+        async with sessionmaker() as session:
+            found = await session.get(IdempotencyRow, (client_id, key))
+        if found is None:
+            continue  # the first request failed and let go meanwhile: claim it now
         if found.request_hash != request_hash or found.path != path:
             raise Problem(
                 422,
@@ -67,22 +91,108 @@ async def idempotent(
                 type_="idempotency-key-reused",
                 errors=[{"field": "header.Idempotency-Key", "message": "reused with another body"}],
             )
-        return JSONResponse(
-            found.response, status_code=found.status_code, headers={"Idempotent-Replayed": "true"}
-        )
-    status, body = await produce()
-    if status < 500:
-        async with sessionmaker() as session:
-            stmt = insert_stmt(dialect_of(sessionmaker), table_of(IdempotencyRow)).values(
-                client_id=client_id,
-                key=key,
-                method=method,
-                path=path,
-                request_hash=request_hash,
-                status_code=status,
-                response=body,
-                created_at=datetime.now(UTC),
+        if found.status_code != IN_PROGRESS:
+            return JSONResponse(
+                found.response,
+                status_code=found.status_code,
+                headers={"Idempotent-Replayed": "true"},
             )
-            await session.exec(stmt.on_conflict_do_nothing())
-            await session.commit()
+        if _aware(found.created_at) < datetime.now(UTC) - STALE_AFTER and await _take_over(
+            sessionmaker, client_id, key
+        ):
+            break
+        if time.monotonic() > deadline:
+            raise Problem(
+                409,
+                "Request in progress",
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                type_="idempotency-key-in-progress",
+                headers={"Retry-After": "1"},
+            )
+        await asyncio.sleep(POLL_SECONDS)
+    try:
+        status, body = await produce()
+    except BaseException:
+        # Not answered (a problem, an error, or the request cancelled): let a retry run it.
+        # In a task of its own, so that a cancelled request still lets go of its claim.
+        release = asyncio.create_task(_release(sessionmaker, client_id, key))
+        _releases.add(release)
+        release.add_done_callback(_releases.discard)
+        raise
+    if status >= 500:
+        await _release(sessionmaker, client_id, key)
+    else:
+        await _complete(sessionmaker, client_id, key, status, body)
     return JSONResponse(body, status_code=status)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _claim(sessionmaker: async_sessionmaker[AsyncSession], record: dict[str, Any]) -> bool:
+    """Insert the key's record, in progress; False if it is already there."""
+    table = table_of(IdempotencyRow)
+    async with sessionmaker() as session:
+        stmt = insert_stmt(dialect_of(sessionmaker), table).values(
+            **record, status_code=IN_PROGRESS, response={}, created_at=datetime.now(UTC)
+        )
+        # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
+        result: Any = await session.exec(stmt.on_conflict_do_nothing().returning(table.c.key))
+        inserted = result.first() is not None
+        await session.commit()
+        return inserted
+
+
+async def _take_over(
+    sessionmaker: async_sessionmaker[AsyncSession], client_id: str, key: str
+) -> bool:
+    """Claim a record left in progress by a request that never finished (one taker wins)."""
+    table = table_of(IdempotencyRow)
+    now = datetime.now(UTC)
+    stmt = (
+        update(table)
+        .where(
+            table.c.client_id == client_id,
+            table.c.key == key,
+            table.c.status_code == IN_PROGRESS,
+            table.c.created_at < now - STALE_AFTER,
+        )
+        .values(created_at=now)
+    )
+    async with sessionmaker() as session:
+        result: Any = await session.exec(stmt)
+        await session.commit()
+        return int(result.rowcount or 0) == 1
+
+
+async def _complete(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client_id: str,
+    key: str,
+    status: int,
+    body: dict[str, Any],
+) -> None:
+    table = table_of(IdempotencyRow)
+    stmt = (
+        update(table)
+        .where(table.c.client_id == client_id, table.c.key == key)
+        .values(status_code=status, response=body)
+    )
+    async with sessionmaker() as session:
+        await session.exec(stmt)
+        await session.commit()
+
+
+async def _release(
+    sessionmaker: async_sessionmaker[AsyncSession], client_id: str, key: str
+) -> None:
+    table = table_of(IdempotencyRow)
+    stmt = delete(table).where(
+        table.c.client_id == client_id,
+        table.c.key == key,
+        table.c.status_code == IN_PROGRESS,
+    )
+    async with sessionmaker() as session:
+        await session.exec(stmt)
+        await session.commit()

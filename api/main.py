@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api import errors, hardening
+from api import docs, errors, hardening, metrics
 from api.routes import (
     codec,
     documents,
@@ -28,7 +28,7 @@ from models.codec import EncryptionCodec, codec_from_settings
 from models.db import make_engine, make_sessionmaker
 from models.logging import configure_logging
 from models.settings import Settings
-from workflows.client import connect, data_converter
+from workflows.client import connect, data_converter, metrics_runtime, tls_config
 
 
 class State(TypedDict):
@@ -58,7 +58,18 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         if client is None:
             # Lazy: the API starts (and /readyz answers 503) while Temporal is still down.
             client = await connect(
-                s.temporal_target, s.temporal_namespace, lazy=True, converter=data_converter(codec)
+                s.temporal_target,
+                s.temporal_namespace,
+                lazy=True,
+                converter=data_converter(codec),
+                tls=tls_config(
+                    enabled=s.temporal_tls,
+                    client_cert=s.temporal_tls_client_cert,
+                    client_key=s.temporal_tls_client_key,
+                    server_ca=s.temporal_tls_server_ca,
+                    server_name=s.temporal_tls_server_name,
+                ),
+                runtime=metrics_runtime(s.api_temporal_metrics_address),  # client metrics
             )
         engine = make_engine(s.database_target)
         try:
@@ -77,9 +88,13 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # api/docs.py serves /docs from local files
+        redoc_url=None,
     )
     errors.install(app)
+    docs.install(app)
     hardening.install(app)  # API keys and scopes (api/auth.py), body limit, /codec CORS, headers
+    metrics.install(app)  # outermost: request metrics and access log; GET /metrics
     app.include_router(health.router)
     app.include_router(referrals.router, prefix="/v1")
     app.include_router(listing.router, prefix="/v1")

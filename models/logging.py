@@ -23,6 +23,7 @@ import logging
 import re
 import sys
 import traceback
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -153,6 +154,21 @@ class PersonalDataFilter(logging.Filter):
         return True
 
 
+#: The referral the current API request or activity is about (a random id, never personal):
+#: set by ``api/metrics.py`` and ``activities/log_context.py``, added to every record.
+referral_context: ContextVar[str | None] = ContextVar("sendmed_referral_id", default=None)
+
+
+class ReferralContextFilter(logging.Filter):
+    """Adds ``referral_id`` from :data:`referral_context` to records that lack one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        referral_id = referral_context.get()
+        if referral_id and not hasattr(record, "referral_id"):
+            record.referral_id = referral_id
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, extras, exception."""
 
@@ -216,6 +232,7 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> l
     install = stream is not None or settings.environment != "test"
     fmt = settings.log_format or ("json" if settings.environment == "production" else "console")
     handler = _Handler(stream if stream is not None else sys.stderr)
+    handler.addFilter(ReferralContextFilter())
     handler.addFilter(PersonalDataFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     if install:

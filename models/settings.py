@@ -48,6 +48,51 @@ class Settings(BaseSettings):
     temporal_dev_port: int = Field(default=7233, description="make run: dev server frontend port.")
     temporal_ui_port: int = Field(default=8233, description="make run: Temporal Web UI port.")
     temporal_dev_ip: str = "127.0.0.1"
+    # Temporal TLS / mTLS (docs/OPERATIONS.md): PEM files, e.g. a mounted Kubernetes Secret.
+    temporal_tls: bool = Field(
+        default=False, description="TLS to the frontend; on by itself when a TLS file is set."
+    )
+    temporal_tls_client_cert: Path | None = Field(
+        default=None, description="mTLS: the client certificate (PEM) presented to Temporal."
+    )
+    temporal_tls_client_key: Path | None = Field(
+        default=None, description="mTLS: the client certificate's private key (PEM)."
+    )
+    temporal_tls_server_ca: Path | None = Field(
+        default=None, description="CA (PEM) of the frontend's certificate; default: system CAs."
+    )
+    temporal_tls_server_name: str = Field(
+        default="", description="Name to verify in the frontend's certificate (SNI)."
+    )
+
+    # Worker scaling and shutdown (docs/OPERATIONS.md "Scaling workers")
+    worker_max_concurrent_activities: int | None = Field(
+        default=None, ge=1, le=10_000, description="Activity slots per worker; SDK default 100."
+    )
+    worker_max_concurrent_workflow_tasks: int | None = Field(
+        default=None, ge=2, le=10_000, description="Workflow task slots per worker; SDK default."
+    )
+    worker_max_cached_workflows: int = Field(
+        default=1000, ge=0, le=1_000_000, description="Sticky cache: workflows kept in memory."
+    )
+    worker_poller_autoscaling: bool = Field(
+        default=False, description="Let the SDK scale task pollers to the backlog."
+    )
+    worker_graceful_shutdown_seconds: float = Field(
+        default=15.0, ge=0, le=3600, description="On SIGTERM, how long activities may finish."
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="The worker applies migrations on start (off where a job does)."
+    )
+
+    # Metrics (docs/OPERATIONS.md "Observability"): the Temporal SDK runtime's own Prometheus
+    # endpoint, unauthenticated (no personal data), so bind it where only Prometheus reaches.
+    worker_metrics_address: str = Field(
+        default="", description="host:port for the worker's SDK metrics (/metrics); empty = off."
+    )
+    api_temporal_metrics_address: str = Field(
+        default="", description="host:port for the API's Temporal client metrics; empty = off."
+    )
 
     # Database
     database_url: str = Field(
@@ -98,6 +143,11 @@ class Settings(BaseSettings):
     escalation_email: str = Field(
         default="",
         description="Told of permanently failed deliveries when the provider has no email.",
+    )
+    webhook_allowed_hosts: tuple[str, ...] = Field(
+        default=(),
+        description="If set, webhooks go only to these hosts (an egress allowlist); "
+        "a subscription to any other host fails without a connection attempt.",
     )
     send_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Bound on one email or webhook send."
@@ -165,6 +215,12 @@ class Settings(BaseSettings):
                 raise ValueError("the public development codec key is refused in production")
             if self.codec_trust_ui_origin:
                 raise ValueError("codec_trust_ui_origin is for development only")
+        return self
+
+    @model_validator(mode="after")
+    def _temporal_tls_coherent(self) -> Settings:
+        if (self.temporal_tls_client_cert is None) != (self.temporal_tls_client_key is None):
+            raise ValueError("temporal_tls_client_cert and temporal_tls_client_key go together")
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
+from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks import Webhook
@@ -81,11 +82,22 @@ def signed_headers(secret: str, msg_id: str, at: datetime, body: bytes) -> dict[
 class WebhookSender:
     """POST a signed body; 2xx is delivered, other answers are classified (see module doc)."""
 
-    def __init__(self, *, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        allowed_hosts: frozenset[str] | None = None,
+    ):
         self._timeout = timeout
         self._transport = transport
+        # An egress allowlist: None lets any host through; tests allow only loopback.
+        self._allowed_hosts = allowed_hosts
 
     async def send(self, url: str, secret: str, msg_id: str, body: bytes) -> None:
+        host = urlsplit(url).hostname or ""
+        if self._allowed_hosts is not None and host not in self._allowed_hosts:
+            raise PermanentFailure("webhook host not in SENDMED_WEBHOOK_ALLOWED_HOSTS")
         headers = signed_headers(secret, msg_id, datetime.now(UTC), body)
         try:
             async with httpx.AsyncClient(

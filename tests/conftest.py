@@ -195,9 +195,14 @@ class Stack:
     hooks: Any = None  # tests.servers.Receiver: a back office receiving signed webhooks
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def make_settings(**values: Any) -> Settings:
     """Test settings; ``data_dir`` (and so the mail outbox) defaults to a fresh temp folder."""
     values.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="sendmed-test-")))
+    # Tests never send a webhook off this machine, whatever URL a test subscribes.
+    values.setdefault("webhook_allowed_hosts", LOOPBACK)
     return Settings(_env_file=None, environment="test", **values)
 
 

@@ -58,6 +58,8 @@ class Sink:
     temp_fail_data: int = 0
     stall_before_accept: float = 0.0
     stall_after_accept: float = 0.0
+    hold_data: bool = False  # every message waits in DATA, not accepted, while this is True
+    in_data: int = 0  # DATA commands being handled right now (held, stalled or storing)
     data_started: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -74,12 +76,22 @@ class Sink:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         self.data_started.set()
+        self.in_data += 1
+        try:
+            return await self._data(envelope)
+        finally:
+            self.in_data -= 1
+
+    async def _data(self, envelope: Envelope) -> str:
         if self.temp_fail_data > 0:
             self.temp_fail_data -= 1
             return "451 4.3.0 please try again later"
         if self.stall_before_accept:
             stall, self.stall_before_accept = self.stall_before_accept, 0.0
             await asyncio.sleep(stall)  # cancelled if the client goes away: nothing stored
+        # Set from the test's thread (another event loop): polled, not an asyncio.Event.
+        while self.hold_data:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # cancelled if the client goes away: nothing stored
         content = envelope.original_content or envelope.content or b""
         assert isinstance(content, bytes)
         with self.lock:
@@ -155,9 +167,10 @@ class Receiver:
 
 
 @contextmanager
-def smtp_server() -> Iterator[SmtpServer]:
+def smtp_server(port: int | None = None) -> Iterator[SmtpServer]:
+    """A real SMTP server on ``port`` (default: a free one)."""
     sink = Sink()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port, ready_timeout=10)
     controller.start()
     try:

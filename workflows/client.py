@@ -7,14 +7,16 @@ the API) every payload and every failure message is encrypted before it reaches 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
     PayloadCodec,
 )
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 TASK_QUEUE_DEFAULT = "send-referrals"
 
@@ -39,16 +41,49 @@ def data_converter(codec: PayloadCodec | None) -> DataConverter:
     )
 
 
+def tls_config(
+    *,
+    enabled: bool = False,
+    client_cert: Path | None = None,
+    client_key: Path | None = None,
+    server_ca: Path | None = None,
+    server_name: str = "",
+) -> TLSConfig | bool:
+    """TLS for the frontend from PEM files: False (plain), True (system CAs) or mTLS."""
+    if client_cert is None and client_key is None and server_ca is None and not server_name:
+        return enabled
+    return TLSConfig(
+        client_cert=client_cert.read_bytes() if client_cert is not None else None,
+        client_private_key=client_key.read_bytes() if client_key is not None else None,
+        server_root_ca_cert=server_ca.read_bytes() if server_ca is not None else None,
+        domain=server_name or None,
+    )
+
+
+def metrics_runtime(bind_address: str) -> Runtime | None:
+    """A Temporal runtime serving the SDK's metrics for Prometheus at ``bind_address``
+    (``host:port``, path ``/metrics``; durations in seconds); None (the default runtime)
+    when empty."""
+    if not bind_address:
+        return None
+    prometheus = PrometheusConfig(bind_address=bind_address, durations_as_seconds=True)
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
 async def connect(
     target: str,
     namespace: str = "default",
     *,
     lazy: bool = False,
     converter: DataConverter | None = None,
+    tls: TLSConfig | bool = False,
+    runtime: Runtime | None = None,
 ) -> Client:
     return await Client.connect(
         target,
         namespace=namespace,
         data_converter=converter if converter is not None else pydantic_data_converter,
         lazy=lazy,
+        tls=tls,
+        runtime=runtime,
     )

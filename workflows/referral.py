@@ -61,6 +61,9 @@ NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
 )
 BOOKING_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["BookingRejected"])
+# Sending activities heartbeat in the background while they run (activities.dispatch.keepalive):
+# a worker killed mid-send is noticed after this, not after the whole start-to-close timeout.
+SEND_HEARTBEAT = timedelta(seconds=10)
 
 
 class StartReferral(BaseModel):
@@ -368,6 +371,7 @@ class ReferralWorkflow:
             "send_notification",
             request,
             start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=_send_heartbeat(),
             retry_policy=NOTIFY_RETRY,
             summary=f"notify {request.template} → {len(request.recipients)} recipient(s)",
         )
@@ -410,6 +414,7 @@ class ReferralWorkflow:
             request,
             result_type=DispatchReport,
             start_to_close_timeout=timedelta(minutes=3),
+            heartbeat_timeout=_send_heartbeat(),
             retry_policy=NOTIFY_RETRY,
             summary=f"dispatch {request.kind} {request.number} → {len(request.recipients)}",
         )
@@ -421,6 +426,7 @@ class ReferralWorkflow:
             PublishRequest(referral_id=self._state.id, events=records),
             result_type=int,
             start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=_send_heartbeat(),
             retry_policy=NOTIFY_RETRY,
             summary=f"webhooks: {', '.join(sorted({r.type for r in records}))}",
         )
@@ -609,6 +615,11 @@ class ReferralWorkflow:
     @withdraw.validator
     def _v_withdraw(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
+
+
+def _send_heartbeat() -> timedelta | None:
+    """Histories from before the patch scheduled their sends without a heartbeat timeout."""
+    return SEND_HEARTBEAT if workflow.patched("send-heartbeat") else None
 
 
 def _number(prefix: str) -> str:

@@ -147,7 +147,9 @@ async def list_referrals(
 async def referral_events(
     session: SessionDep,
     referral_id: ReferralId,
-    after: Annotated[int, Query(ge=0, description="Only events with seq above this.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="Only events with seq above this.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events.")] = 500,
 ) -> EventPage:
     if not await listing.referral_exists(session, referral_id):

@@ -340,6 +340,8 @@ def _register_command(path: str, model: type[Any]) -> None:
         idempotency_key: IdempotencyKey = None,
         body: Any = None,
     ) -> Any:
+        if body is None and has_required:  # no body at all: 422, not model() failing (500)
+            raise validation_problem([{"field": "body", "message": "Field required"}])
         command = body if body is not None else model()
         return await send_command(
             request, temporal, referral_id, update_name, command, idempotency_key

@@ -25,6 +25,7 @@ from models.domain.referral import Referral
 from models.mail import Mailer
 from models.webhooks import EVENT_TYPES, WebhookSender, new_secret
 from tests.conftest import (
+    LOOPBACK,
     Database,
     fresh_postgres_database,
     migrated_database,
@@ -142,9 +143,14 @@ def config(**overrides: Any) -> DispatchConfig:
 
 
 def document_activities(db: Database, mailer: Mailer, **overrides: Any) -> DocumentActivities:
-    webhooks = WebhookSender(timeout=5)
+    webhooks = WebhookSender(timeout=5, allowed_hosts=frozenset(LOOPBACK))
     return DocumentActivities(db.sessionmaker, mailer, webhooks, config(**overrides))
 
 
 def notify_activities(db: Database, mailer: Mailer, **overrides: Any) -> NotifyActivities:
-    return NotifyActivities(db.sessionmaker, mailer, WebhookSender(timeout=5), config(**overrides))
+    return NotifyActivities(
+        db.sessionmaker,
+        mailer,
+        WebhookSender(timeout=5, allowed_hosts=frozenset(LOOPBACK)),
+        config(**overrides),
+    )

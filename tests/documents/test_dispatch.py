@@ -365,3 +365,12 @@ async def test_a_number_that_is_not_in_the_referral_is_refused_for_good(
     assert failure.value.non_retryable
     assert failure.value.type == "DocumentUnavailable"
     assert smtp.sink.messages() == []
+
+
+async def test_webhook_to_a_host_outside_the_allowlist_fails_without_connecting() -> None:
+    from models.delivery import PermanentFailure
+    from models.webhooks import WebhookSender
+
+    sender = WebhookSender(timeout=1, allowed_hosts=frozenset({"127.0.0.1"}))
+    with pytest.raises(PermanentFailure, match="ALLOWED_HOSTS"):
+        await sender.send("https://203.0.113.7/hook", "whsec_" + "A" * 32, "msg_1", b"{}")

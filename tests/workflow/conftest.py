@@ -28,7 +28,7 @@ from workflows.referral import CommandEnvelope, ReferralWorkflow, StartReferral
 
 CREATE = TypeAdapter(ReferralCreate)
 # Bump the folder when the workflow changes, so every earlier version keeps replaying.
-HISTORIES = Path(__file__).parent / "histories" / "v3"
+HISTORIES = Path(__file__).parent / "histories" / "v4"
 COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
 
 
