@@ -59,7 +59,7 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/docs/assets/swagger-ui-bundle.js"): PUBLIC,
     ("GET", "/docs/assets/swagger-ui.css"): PUBLIC,
-    ("GET", "/docs/assets/favicon-32x32.png"): PUBLIC,
+    ("GET", "/docs/assets/favicon.png"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     # referrals
     ("POST", "/v1/referrals"): WRITE,

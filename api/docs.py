@@ -1,22 +1,22 @@
-"""``/docs`` served from this machine: Swagger UI's files come from the pinned
-``swagger-ui-bundle`` wheel, not a CDN, so the API's documentation works offline and its
-Content-Security-Policy needs no third-party origin."""
+"""``/docs`` served from this machine: Swagger UI's files (5.x, which reads OpenAPI 3.1) come
+from the pinned ``fastapi-offline`` wheel, not a CDN, so the API's documentation works
+offline and its Content-Security-Policy needs no third-party origin."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import swagger_ui_bundle
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
-ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+ASSETS = Path(fastapi_offline.__file__).parent / "static"
 ASSET_PREFIX = "/docs/assets"
 ASSET_FILES = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
-    "favicon-32x32.png": "image/png",
+    "favicon.png": "image/png",
 }
 
 
@@ -30,7 +30,7 @@ def install(app: FastAPI) -> None:
             title=f"{app.title} — API documentation",
             swagger_js_url=f"{ASSET_PREFIX}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSET_PREFIX}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSET_PREFIX}/favicon-32x32.png",
+            swagger_favicon_url=f"{ASSET_PREFIX}/favicon.png",
             oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_ui_parameters={"persistAuthorization": True},
         )

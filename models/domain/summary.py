@@ -46,11 +46,13 @@ def status_line(referral: Referral, today: date) -> str:
         day = (today - referral.mediation_requested_on).days
         left = (arrange.due_on - today).days
         parts.append(f"day {day} of 30, {left} days left ({arrange.rule} {arrange.due_on})")
-    if referral.status is Status.AWAITING_PARTY_RESPONSES:
+    if referral.route is Route.DISAGREEMENT_RESOLUTION:
         asked = [p for p in referral.parties if p.asked_on is not None]
         answered = [p for p in asked if p.answer is not PartyAnswer.PENDING]
         accepted = [p for p in asked if p.answer is PartyAnswer.ACCEPTED]
         parts.append(f"{len(answered)}/{len(asked)} answered, {len(accepted)} accepted")
+        # Party ids and answers (ids are the back office's references, never names).
+        parts.append("; ".join(f"{p.id} {p.answer.value.replace('_', ' ')}" for p in asked))
     meeting = referral.current_meeting
     if meeting is not None:
         parts.append(f"meeting {meeting.starts_at:%Y-%m-%d %H:%M} ({meeting.venue.kind.value})")

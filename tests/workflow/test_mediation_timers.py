@@ -6,11 +6,14 @@ test); each test takes the first year still ahead of the server clock.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, time, timedelta
 
 import pytest
+from sqlmodel import col, select
 
 from models.domain.referral import CertificateKind, Outcome, Status
+from models.tables import NotificationRow
 from tests.factories import mediation_body
 from tests.workflow.conftest import Harness, first_future, london
 
@@ -271,4 +274,116 @@ async def test_agreed_actions_get_legal_deadlines_reminders_and_breaches(harness
     assert done.outcome is Outcome.AGREEMENT
     await harness.finish(
         handle, "mediation_agreed_actions_get_legal_deadlines_reminders_and_breaches"
+    )
+
+
+# Health care in issue, told on the Thursday before the early-May bank holiday: the ICB must
+# be told within 3 working days (DL-04); the meeting is held on the Friday before the spring
+# bank holiday, so the certificate after a partial agreement is due 3 working days later.
+HEALTH = {
+    2027: {
+        "starts": date(2027, 4, 29),
+        "icb_due": date(2027, 5, 5),
+        "meeting": date(2027, 5, 28),
+        "cert_due": date(2027, 6, 3),
+    },
+    2028: {
+        "starts": date(2028, 4, 27),
+        "icb_due": date(2028, 5, 3),
+        "meeting": date(2028, 5, 26),
+        "cert_due": date(2028, 6, 1),
+    },
+}
+ICB = {
+    "id": "icb",
+    "kind": "icb",
+    "organisation": "NHS Hertfordshire and West Essex ICB",
+    "contact": {"name": "ICB SEND lead", "email": "send@icb.example.nhs.uk"},
+}
+
+
+async def notified(harness: Harness, referral_id: str) -> dict[str, set[str]]:
+    async with harness.db.sessionmaker() as session:
+        rows = (
+            await session.exec(
+                select(NotificationRow).where(col(NotificationRow.referral_id) == referral_id)
+            )
+        ).all()
+    found: dict[str, set[str]] = {}
+    for row in rows:
+        found.setdefault(row.template, set()).add(row.recipient)
+    return found
+
+
+async def test_health_in_issue_icb_told_parties_invited_rebooked_and_partial_agreement(
+    harness: Harness,
+) -> None:
+    s = HEALTH[first_future(HEALTH, (await harness.now()).date())]
+    await harness.advance_to(london(s["starts"], time(10)))
+    body = mediation_body(
+        decision={
+            "type": "plan_contents",
+            "letter_date": (s["starts"] - timedelta(days=14)).isoformat(),
+            "sections": ["F", "G"],
+        },
+        health_care_in_issue=True,
+        health_provision_sought="Speech and language therapy, weekly",
+        icbs=[ICB],
+    )
+    handle = await harness.start(body, received_on=s["starts"])
+    requested = await harness.send(handle, "request_mediation")
+    dl04 = requested.deadlines["la_must_notify_icb_by"]
+    assert (dl04.due_on, dl04.met_on) == (s["icb_due"], s["starts"])
+    # The LA (decision maker required), the ICB, the SENCO the family suggested, the supporter.
+    expected = {
+        "mediation_requested_la": {"la"},
+        "icb_notification": {"icb"},
+        "invitation_to_take_part": {"senco"},
+        "supporter_welcome": {"supporter"},
+    }
+
+    async def all_told() -> bool:
+        found = await notified(harness, requested.id)
+        return all(found.get(t, set()) >= r for t, r in expected.items())
+
+    for _ in range(200):
+        if await all_told():
+            break
+        await asyncio.sleep(0.05)
+    assert await all_told()
+
+    booking = {
+        "mediator_id": harness.registry["mediator"],
+        "starts_at": london(s["meeting"], time(10)).isoformat(),
+    }
+    first = await harness.send(handle, "book_meeting", **booking)
+    assert set(first.meetings[0].attendees) == {"la", "icb", "senco"}
+    cancelled = await harness.send(handle, "cancel_meeting", cancelled_by="la", reason="Clash")
+    assert cancelled.status is Status.ARRANGING_MEETING
+    rebooked = await harness.send(handle, "book_meeting", **booking)  # the slot was released
+    assert [m.status.value for m in rebooked.meetings] == ["cancelled", "booked"]
+
+    await harness.advance_to(london(s["meeting"], time(14)))
+    held = await harness.send(
+        handle,
+        "record_meeting",
+        outcome="partial_agreement",
+        settled_issues=["Section F: speech and language therapy"],
+        open_issues=["Section G: health provision"],
+        agreed_actions=[
+            {"id": "amend", "description": "Amend section F", "owner": "la", "kind": "amend_plan"}
+        ],
+    )
+    (certificate,) = held.certificates
+    assert certificate.kind is CertificateKind.AFTER_MEDIATION
+    assert (certificate.issued_on, certificate.due_on) == (s["meeting"], s["cert_due"])
+    assert held.deadlines["mediation_must_be_arranged_by"].met_on == s["meeting"]
+    assert held.agreement is not None
+    assert held.agreement.open_issues == ("Section G: health provision",)
+    signed = await harness.send(handle, "sign_agreement", signatories=["family", "la", "icb"])
+    assert signed.status is Status.TRACKING_ACTIONS
+    done = await harness.send(handle, "complete_action", action_id="amend")
+    assert done.outcome is Outcome.PARTIAL_AGREEMENT
+    await harness.finish(
+        handle, "mediation_health_in_issue_icb_told_parties_invited_rebooked_and_partial_agreement"
     )
