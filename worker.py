@@ -122,7 +122,7 @@ def build_worker(
 async def run(settings: Settings) -> None:
     if settings.migrate_on_start:  # off where a migration job runs first (deploy/)
         await asyncio.to_thread(migrate.upgrade, settings.database_target)
-    engine = make_engine(settings.database_target)
+    engine = make_engine(settings.database_target, pre_ping=False)  # activities retry
     converter = data_converter(codec_from_settings(settings))  # payloads encrypted
     client = await connect(
         settings.temporal_target,

@@ -239,11 +239,13 @@ class Ledger:
                 updated_at=now,
             )
         )
-        async with self._sessionmaker() as session:
+        async with self._sessionmaker() as session:  # one connection: update, then read
             result: Any = await session.exec(stmt)
             await session.commit()
             claimed = int(result.rowcount or 0) == 1
-        row = await self.get(key)
+            found = await session.get(DeliveryRow, key)
+        assert found is not None, "delivery row vanished"
+        row = found
         if claimed:
             return Claimed(token, row)
         if row.status in (SENDING, PENDING):  # pending again: another attempt just let go

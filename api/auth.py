@@ -8,6 +8,12 @@ wrong or revoked key). A route with no mapping, an unknown path or a method a ro
 take is refused to everyone but ``admin`` keys (fail closed); ``tests/security`` fails while
 any route lacks a mapping.
 
+A key that verified is trusted for ``api_key_cache_seconds`` (default 5 s) by this process
+(:class:`VerifiedKeys`): a client sending dozens of requests a second costs one key lookup
+every few seconds instead of one per request. Only successes are kept, under the SHA-256 of
+the whole token, so a wrong, unknown or revoked key is looked up every time; a revocation
+takes effect within those seconds (0 checks every request).
+
 For the routes, the middleware sets ``request.state.client_id`` (the key's client name: the
 audit actor) and ``request.state.principal``; :func:`allowed_local_authorities` and
 :func:`require_local_authority` limit a client to its own councils' referrals. On routes
@@ -16,10 +22,12 @@ with a ``{referral_id}``, that limit is enforced here already.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -212,6 +220,54 @@ def require_local_authority(request: Request, code: str) -> None:
 # --------------------------------------------------------------------------- middleware
 
 
+class VerifiedKeys:
+    """Principals of recently verified bearer tokens, each kept for ``ttl`` seconds.
+
+    Keyed by the SHA-256 of the whole token: only the exact token that verified matches. At
+    most ``max_entries`` are kept (expired ones are dropped first, then everything).
+    """
+
+    def __init__(
+        self,
+        ttl: float,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[bytes, tuple[Principal, float]] = {}
+
+    @staticmethod
+    def _key(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, token: str) -> Principal | None:
+        if self.ttl <= 0:
+            return None
+        key = self._key(token)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        principal, expires = entry
+        if self._clock() >= expires:
+            del self._entries[key]
+            return None
+        return principal
+
+    def put(self, token: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        now = self._clock()
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+        self._entries[self._key(token)] = (principal, now + self.ttl)
+
+
+DEFAULT_KEY_CACHE_SECONDS = 5.0
+
 UNAUTHENTICATED = "A valid API key is required: send 'Authorization: Bearer <api key>'."
 FORBIDDEN = "This API key is not allowed to do this."
 
@@ -222,6 +278,18 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._table: list[RouteEntry] | None = None
+        self._verified: VerifiedKeys | None = None
+
+    def _keys(self, state: dict[str, Any]) -> VerifiedKeys:
+        if self._verified is None:
+            settings = state.get("settings")
+            ttl = (
+                settings.api_key_cache_seconds
+                if isinstance(settings, Settings)
+                else DEFAULT_KEY_CACHE_SECONDS
+            )
+            self._verified = VerifiedKeys(ttl)
+        return self._verified
 
     def _routes(self, scope: Scope) -> list[RouteEntry]:
         if self._table is None:
@@ -294,8 +362,16 @@ class AuthMiddleware:
         value = headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
         if value and scheme.lower() == "bearer" and token.strip():
+            token = token.strip()
+            verified = self._keys(state)
+            principal = verified.get(token)
+            if principal is not None:
+                return principal
             maker: async_sessionmaker[AsyncSession] = state["sessionmaker"]
-            return await authenticate(maker, token.strip())
+            principal = await authenticate(maker, token)
+            if principal is not None:
+                verified.put(token, principal)
+            return principal
         if not value and needed == CODEC:
             return _development_ui(state.get("settings"), headers.get("origin"))
         return None

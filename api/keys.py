@@ -166,7 +166,8 @@ async def list_keys(sessionmaker: async_sessionmaker[AsyncSession]) -> list[ApiK
 
 
 async def revoke_key(sessionmaker: async_sessionmaker[AsyncSession], key_id: str) -> bool:
-    """Revoke a key (at once: keys are checked on every request). False if unknown."""
+    """Revoke a key: refused once no API process trusts it any more (``api_key_cache_seconds``
+    after it last verified, 5 s by default). False if unknown."""
     async with sessionmaker() as session:
         row = await session.get(ApiKeyRow, key_id)
         if row is None:

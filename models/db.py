@@ -15,8 +15,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine; for SQLite the parent folder is created and WAL is switched on."""
+def make_engine(url: str, *, echo: bool = False, pre_ping: bool = True) -> AsyncEngine:
+    """An async engine; for SQLite the parent folder is created and WAL is switched on.
+
+    ``pre_ping`` tests each pooled PostgreSQL connection before use (a round trip per
+    session), so an API request after a database restart does not fail on a dead connection.
+    The worker turns it off: its activities retry, and SQLAlchemy drops the whole pool on the
+    first disconnect it sees."""
     kwargs: dict[str, Any] = {"echo": echo}
     if is_sqlite(url):
         database = make_url(url).database
@@ -24,7 +29,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
 

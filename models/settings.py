@@ -179,6 +179,13 @@ class Settings(BaseSettings):
         description="Development only: /codec answers a browser request from ui_origin without "
         "an API key (the dev UI has no login). Default on in development; refused in production.",
     )
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long an API process trusts a key it has verified before looking it up "
+        "again, so a revocation takes effect within this; 0 = look it up on every request.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, le=67_108_864, description="Larger request bodies get a 413."
     )

@@ -14,9 +14,8 @@ import asyncio
 import contextlib
 from collections import deque
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -33,16 +32,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import EventRecord, Projection
     from models.domain import transitions as tr
     from models.domain.clock import london_date, start_of_london_day
-    from models.domain.commands import BookMeeting, Command, InPersonVenue
+    from models.domain.commands import BookMeeting, InPersonVenue
     from models.domain.deadlines import HolidayCalendar
     from models.domain.referral import (
-        DisagreementResolutionReferralCreate,
         DocumentRef,
         MediationReferralCreate,
         Referral,
     )
     from models.domain.summary import any_breach, next_due, status_line
     from workflows import search_attributes as sa
+    from workflows.messages import Closed, CommandEnvelope, Created, StartReferral
 
 ILLEGAL = "IllegalTransition"
 INVALID = "InvalidCommand"
@@ -64,45 +63,6 @@ BOOKING_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["Book
 # Sending activities heartbeat in the background while they run (activities.dispatch.keepalive):
 # a worker killed mid-send is noticed after this, not after the whole start-to-close timeout.
 SEND_HEARTBEAT = timedelta(seconds=10)
-
-
-class StartReferral(BaseModel):
-    """Workflow input. ``request`` holds personal data: encrypted by the payload codec."""
-
-    model_config = ConfigDict(frozen=True)
-
-    referral_id: str
-    request: MediationReferralCreate | DisagreementResolutionReferralCreate = Field(
-        discriminator="route"
-    )
-    received_on: date
-    created_at: datetime
-    actor: str
-    request_hash: str
-    policy: tr.Policy = tr.Policy()
-
-
-class CommandEnvelope(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    actor: str
-    command: Command
-
-
-class Created(BaseModel):
-    """Sent with the start (update-with-start): answers once the referral is projected."""
-
-    model_config = ConfigDict(frozen=True)
-
-    request_hash: str
-
-
-class Closed(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    referral_id: str
-    outcome: str | None
-    closed_on: date | None
 
 
 @dataclass

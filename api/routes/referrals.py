@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
     Client,
@@ -38,15 +39,13 @@ from models.settings import Settings
 from models.tables import LocalAuthorityRow, ProviderRow, ReferralRow
 from workflows import search_attributes as sa
 from workflows.client import workflow_id
+from workflows.messages import CommandEnvelope, Created, StartReferral
 from workflows.referral import (
     IDEMPOTENCY_MISMATCH,
     ILLEGAL,
     INVALID,
     UNAVAILABLE,
-    CommandEnvelope,
-    Created,
     ReferralWorkflow,
-    StartReferral,
 )
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
@@ -103,6 +102,14 @@ async def _load(request: Request, referral_id: str) -> ReferralRow | None:
     async with request.state.sessionmaker() as session:
         row: ReferralRow | None = await session.get(ReferralRow, referral_id)
         return row
+
+
+async def _exists(request: Request, referral_id: str) -> bool:
+    """Whether the referral is known, reading the primary key only (not the snapshot)."""
+    async with request.state.sessionmaker() as session:
+        query = select(col(ReferralRow.id)).where(col(ReferralRow.id) == referral_id)
+        found = await session.scalar(query)
+        return found is not None
 
 
 @router.post(
@@ -287,8 +294,7 @@ async def send_command(
     request_hash = body_hash(payload)
 
     async def produce() -> tuple[int, dict[str, Any]]:
-        row = await _load(request, referral_id)
-        if row is None:
+        if not await _exists(request, referral_id):
             raise Problem(404, "Not found", f"No referral {referral_id}.")
         handle = temporal.get_workflow_handle(workflow_id(referral_id))
         update_id = (
@@ -304,7 +310,9 @@ async def send_command(
         except WorkflowUpdateFailedError as exc:
             raise _problem_from_update(exc) from exc
         except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
+            closed = exc.status is RPCStatusCode.NOT_FOUND
+            row = await _load(request, referral_id) if closed else None
+            if row is not None:
                 snapshot = Referral.model_validate(row.snapshot)
                 raise Problem(
                     409,

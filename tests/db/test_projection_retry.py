@@ -29,7 +29,8 @@ from tests.conftest import Database, make_settings
 from tests.factories import mediation_body
 from worker import build_activities, build_worker
 from workflows.client import workflow_id
-from workflows.referral import CommandEnvelope, ReferralWorkflow, StartReferral
+from workflows.messages import CommandEnvelope, StartReferral
+from workflows.referral import ReferralWorkflow
 
 
 class CrashAfterCommit:

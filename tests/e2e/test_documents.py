@@ -111,7 +111,14 @@ async def test_declined_mediation_certificate_is_sent_served_and_verified(
     (attachment,) = list(to_family[0].message.iter_attachments())
     assert attachment.get_content() == pdf.content
     assert len([m for m in stack.smtp.sink.to(LA) if number in str(m.message["Subject"])]) == 1
-    read = await ok(await stack.http.get(f"/v1/referrals/{rid}"))
+
+    # The referral lists the document once the workflow has projected the dispatch report,
+    # a moment after the deliveries themselves are recorded.
+    async def listed() -> dict[str, Any] | None:
+        read: dict[str, Any] = await ok(await stack.http.get(f"/v1/referrals/{rid}"))
+        return read if read["documents"] else None
+
+    read = await eventually(listed)
     assert [d["number"] for d in read["documents"]] == [number]
 
 

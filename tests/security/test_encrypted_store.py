@@ -45,7 +45,8 @@ from tests.factories import CHILD_DOB, CHILD_NAME, seed_registry
 from worker import build_activities, build_worker, sandbox_runner
 from workflows import search_attributes
 from workflows.client import data_converter, workflow_id
-from workflows.referral import CommandEnvelope, ReferralWorkflow, StartReferral
+from workflows.messages import CommandEnvelope, StartReferral
+from workflows.referral import ReferralWorkflow
 
 PARENT_EMAIL = "zeb.uniqueparent@example.org"
 PARENT_NAME = "Zebedee Uniqueparent"

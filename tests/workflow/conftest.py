@@ -24,7 +24,8 @@ from tests.conftest import Database, make_settings, migrated_database
 from tests.factories import seed_registry
 from worker import build_activities, build_worker
 from workflows.client import workflow_id
-from workflows.referral import CommandEnvelope, ReferralWorkflow, StartReferral
+from workflows.messages import CommandEnvelope, StartReferral
+from workflows.referral import ReferralWorkflow
 
 CREATE = TypeAdapter(ReferralCreate)
 # Bump the folder when the workflow changes, so every earlier version keeps replaying.
