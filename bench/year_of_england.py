@@ -3,7 +3,8 @@ through the REST API, with real workflows, activities, PostgreSQL, email and web
 
 England sees about 15,000 SEND mediation cases a year. Each referral here is created and
 driven through ``POST /v1/referrals…`` like a back office would, on the whole service as
-``make run`` runs it (dev server with the WAL pragmas, one worker, one API), with the read
+``make run`` runs it (dev server with the WAL pragmas, one API), scaled to two worker
+processes on the task queue (``--workers``: a Python worker uses one core), with the read
 model in PostgreSQL, every email sent over SMTP to a local sink (``aiosmtpd``'s ``Sink``) and
 every webhook to a local receiver (one subscription to every event type). Two paths, with
 time compressed by backdated facts (``on`` dates), not by a clock:
@@ -301,8 +302,13 @@ def main() -> int:
     parser.add_argument("--database-url", default=PG_BASE, help="PostgreSQL server to use")
     parser.add_argument("--referrals", type=int, default=2000)
     parser.add_argument("--deemed-share", type=float, default=0.3)
-    parser.add_argument("--concurrency", type=int, default=16, help="referrals in flight")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (scale out)")
+    parser.add_argument("--concurrency", type=int, default=24, help="referrals in flight")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes (default 2: one Python process uses one core, this has two)",
+    )
     parser.add_argument("--histories", type=int, default=50, help="fetched per path")
     parser.add_argument("--max-minutes", type=float, default=60.0, help="stop starting new ones")
     parser.add_argument("--no-webhooks", action="store_true", help="no webhook subscription")
