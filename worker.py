@@ -112,6 +112,14 @@ def build_worker(
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown_seconds),
+        # Heartbeats at most every 2 s (the SDK's default throttle is 0.8 x the timeout: 8 s of
+        # our 10 s), and no eager activities: an activity handed back with the workflow task
+        # counts as started at once, and under load (bench/year_of_england.py, two workers)
+        # some sat in the worker past their 10 s heartbeat timeout before their code ran, were
+        # timed out and retried (a referral took up to 75 s instead of 10 s). Polled
+        # activities start when a worker has a free slot, so the timeout measures our code.
+        max_heartbeat_throttle_interval=timedelta(seconds=2),
+        disable_eager_activity_execution=True,
         workflow_runner=sandbox_runner(),
         interceptors=[ReferralLogContext()],  # activity logs carry referral_id
         workflow_task_poller_behavior=pollers,
