@@ -99,6 +99,7 @@ def build_worker(
     max_concurrent_workflow_tasks: int | None = None,
     poller_autoscaling: bool = False,
     graceful_shutdown_seconds: float = 15.0,
+    eager_activities: bool = False,
 ) -> Worker:
     pollers: PollerBehavior = (
         PollerBehaviorAutoscaling() if poller_autoscaling else PollerBehaviorSimpleMaximum(5)
@@ -113,13 +114,13 @@ def build_worker(
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown_seconds),
         # Heartbeats at most every 2 s (the SDK's default throttle is 0.8 x the timeout: 8 s of
-        # our 10 s), and no eager activities: an activity handed back with the workflow task
-        # counts as started at once, and under load (bench/year_of_england.py, two workers)
-        # some sat in the worker past their 10 s heartbeat timeout before their code ran, were
-        # timed out and retried (a referral took up to 75 s instead of 10 s). Polled
-        # activities start when a worker has a free slot, so the timeout measures our code.
+        # our 10 s). No eager activities by default: an activity handed back with the workflow
+        # task counts as started at once, and with the worker saturated
+        # (bench/year_of_england.py, two workers) some missed their 10 s heartbeat timeout and
+        # were retried (a referral took up to 75 s instead of ~10 s). Eager dispatch saves
+        # CPU and latency; docs/PERFORMANCE.md measures both ways.
         max_heartbeat_throttle_interval=timedelta(seconds=2),
-        disable_eager_activity_execution=True,
+        disable_eager_activity_execution=not eager_activities,
         workflow_runner=sandbox_runner(),
         interceptors=[ReferralLogContext()],  # activity logs carry referral_id
         workflow_task_poller_behavior=pollers,
@@ -157,6 +158,7 @@ async def run(settings: Settings) -> None:
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         poller_autoscaling=settings.worker_poller_autoscaling,
         graceful_shutdown_seconds=settings.worker_graceful_shutdown_seconds,
+        eager_activities=settings.worker_eager_activities,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

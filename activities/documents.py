@@ -120,7 +120,9 @@ class DocumentActivities:
         log.info(
             "document %s dispatched: %s",
             document.number,
-            ", ".join(f"{o.channel}:{o.status}" for o in outcomes) or "no recipients",
+            # "family (email) sent": no "email: …" pair, which the log redaction would hide
+            ", ".join(f"{o.recipient} ({o.channel}) {o.status}" for o in outcomes)
+            or "no recipients",
         )
         return DispatchReport(
             number=document.number,

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     worker_poller_autoscaling: bool = Field(
         default=False, description="Let the SDK scale task pollers to the backlog."
     )
+    worker_eager_activities: bool = Field(
+        default=False,
+        description="Let the server hand a workflow task's new activities straight back to the "
+        "worker (fewer round trips, ~15 % less CPU under load) at the cost of spurious "
+        "heartbeat timeouts when the worker is saturated (docs/PERFORMANCE.md).",
+    )
     worker_graceful_shutdown_seconds: float = Field(
         default=15.0, ge=0, le=3600, description="On SIGTERM, how long activities may finish."
     )
