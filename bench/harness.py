@@ -647,6 +647,18 @@ class Stack:
                 child.stop()
 
 
+EAGER_HELP = "workers with SENDMED_WORKER_EAGER_ACTIVITIES=true (the SDK's default; ours is off)"
+
+
+def eager_env(on: bool) -> dict[str, str]:
+    """The worker environment for ``--eager-activities``."""
+    return {"SENDMED_WORKER_EAGER_ACTIVITIES": "true"} if on else {}
+
+
+def eager_note(on: bool) -> str:
+    return "eager activities on" if on else "eager activities off (the default)"
+
+
 @asynccontextmanager
 async def running_stack(
     database_url: str,

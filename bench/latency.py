@@ -38,11 +38,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
+    EAGER_HELP,
     PG_BASE,
     RawDriver,
     RestDriver,
     bench_database,
     cpu_seconds,
+    eager_env,
+    eager_note,
     free_port,
     herts_policy,
     load_average,
@@ -257,7 +260,8 @@ def report(phases: list[Phase], modes: list[str], args: argparse.Namespace, head
         f"{args.command_rate:g}/s ({', '.join(STEPS)} in turn per referral); "
         f"{errors} errors, {starved} commands not sent for want of an idle referral; the "
         f"client sent requests at most {1000 * max(late, default=0):.0f} ms after they were due "
-        f"(p99 {ms(late, 99)} ms). PostgreSQL read model; worker and API with their defaults.",
+        f"(p99 {ms(late, 99)} ms). PostgreSQL read model; worker and API with their defaults, "
+        f"{eager_note(args.eager_activities)}.",
     ]
     return "\n".join(lines)
 
@@ -269,7 +273,7 @@ async def main_async(args: argparse.Namespace) -> int:
     per_phase = math.ceil(args.command_rate * args.seconds / len(STEPS)) + 10
     modes = ["REST", "raw"] + ([NO_CACHE] if args.compare_key_cache else [])
     with bench_database(args.database_url, "sendmed_bench_latency") as url:
-        async with running_stack(url) as stack:
+        async with running_stack(url, worker_env=eager_env(args.eager_activities)) as stack:
             token = await new_api_key(url, ["referrals:read", "referrals:write"])
             rest = RestDriver(stack.base_url, token)
             apis = {"REST": rest, "raw": rest}
@@ -342,6 +346,7 @@ def main() -> int:
         action="store_true",
         help="a third phase per round: a second API looking the key up on every request",
     )
+    parser.add_argument("--eager-activities", action="store_true", help=EAGER_HELP)
     parser.add_argument("--no-doc", action="store_true", help="do not touch PERFORMANCE.md")
     parser.add_argument("--dump", type=Path, help="write every sample (due time, latency) here")
     parser.add_argument(

@@ -36,12 +36,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
+    EAGER_HELP,
     PG_BASE,
     RawDriver,
     RestDriver,
     Stack,
     bench_database,
     cpu_seconds,
+    eager_env,
+    eager_note,
     herts_policy,
     load_average,
     median,
@@ -171,7 +174,8 @@ def report(rounds: list[Round], args: argparse.Namespace, head: str) -> str:
         f"Settings: {args.rounds} rounds × {args.lifecycles} lifecycles per mode, "
         f"{args.concurrency} in flight, {args.warmup} warm-up lifecycles per mode first; "
         "PostgreSQL read model; the worker and API with their defaults "
-        f"(max_cached_workflows 1000, pollers: 5 each{', autoscaling' if args.autoscale else ''})."
+        f"(max_cached_workflows 1000, pollers: 5 each{', autoscaling' if args.autoscale else ''}"
+        f"), {eager_note(args.eager_activities)}."
     )
     return "\n".join(lines)
 
@@ -180,6 +184,7 @@ async def main_async(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     load_at_start = load_average()
     worker_env = {"SENDMED_WORKER_POLLER_AUTOSCALING": "true"} if args.autoscale else {}
+    worker_env |= eager_env(args.eager_activities)
     with bench_database(args.database_url, "sendmed_bench_rest") as url:
         async with running_stack(url, worker_env=worker_env) as stack:
             token = await new_api_key(url, ["referrals:read", "referrals:write"])
@@ -229,6 +234,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20, help="lifecycles per mode first")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="stop after a round")
     parser.add_argument("--autoscale", action="store_true", help="poller autoscaling on")
+    parser.add_argument("--eager-activities", action="store_true", help=EAGER_HELP)
     parser.add_argument("--no-doc", action="store_true", help="do not touch PERFORMANCE.md")
     args = parser.parse_args()
     with stop_on_sigterm():

@@ -38,10 +38,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from temporalio.api.enums.v1 import TimeoutType
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
+    EAGER_HELP,
     PG_BASE,
     CommandFailed,
     RestDriver,
@@ -50,6 +53,8 @@ from bench.harness import (  # noqa: E402
     count_rows,
     cpu_seconds,
     database_size,
+    eager_env,
+    eager_note,
     load_average,
     mediation_body,
     new_api_key,
@@ -131,13 +136,33 @@ class Sampler:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
-async def history_stats(stack: Stack, ids: list[str]) -> tuple[list[int], list[int]]:
+@dataclass
+class Retries:
+    """Activity attempts after the first in the sampled histories, and how many followed a
+    heartbeat timeout (the attempt's ``last_failure``)."""
+
+    retried: int = 0
+    after_heartbeat_timeout: int = 0
+
+
+async def history_stats(
+    stack: Stack, ids: list[str], retries: Retries
+) -> tuple[list[int], list[int]]:
     events: list[int] = []
     sizes: list[int] = []
     for referral_id in ids:
         history = await stack.temporal.get_workflow_handle(workflow_id(referral_id)).fetch_history()
         events.append(len(history.events))
         sizes.append(sum(e.ByteSize() for e in history.events))
+        for event in history.events:
+            if not event.HasField("activity_task_started_event_attributes"):
+                continue
+            started = event.activity_task_started_event_attributes
+            if started.attempt > 1:
+                retries.retried += 1
+                timeout = started.last_failure.timeout_failure_info.timeout_type
+                if timeout == TimeoutType.TIMEOUT_TYPE_HEARTBEAT:
+                    retries.after_heartbeat_timeout += 1
     return events, sizes
 
 
@@ -150,7 +175,12 @@ async def main_async(args: argparse.Namespace) -> int:
     ]
     tally = Tally()
     with bench_database(args.database_url, "sendmed_bench_year") as url:
-        async with running_stack(url, webhooks=not args.no_webhooks, workers=args.workers) as stack:
+        async with running_stack(
+            url,
+            webhooks=not args.no_webhooks,
+            workers=args.workers,
+            worker_env=eager_env(args.eager_activities),
+        ) as stack:
             token = await new_api_key(url, ["referrals:read", "referrals:write", "webhooks:manage"])
             rest = RestDriver(stack.base_url, token)
             if not args.no_webhooks:
@@ -217,8 +247,9 @@ async def main_async(args: argparse.Namespace) -> int:
             sample_deemed = rng.sample(
                 tally.ids["deemed"], min(args.histories, len(tally.ids["deemed"]))
             )
-            declined_events, declined_bytes = await history_stats(stack, sample)
-            deemed_events, deemed_bytes = await history_stats(stack, sample_deemed)
+            retries = Retries()
+            declined_events, declined_bytes = await history_stats(stack, sample, retries)
+            deemed_events, deemed_bytes = await history_stats(stack, sample_deemed, retries)
             store = sum(f.stat().st_size for f in stack.folder.glob("temporal.db*") if f.is_file())
             await rest.close()
         emails = count_rows(
@@ -259,7 +290,9 @@ async def main_async(args: argparse.Namespace) -> int:
         f"{statistics.mean(declined_events):.0f} events ({declined_kb:.0f} KB "
         f"encrypted), deemed {statistics.mean(deemed_events):.0f} events "
         f"({deemed_kb:.0f} KB); dev server store "
-        f"{store / 1e6:.0f} MB ({store / done / 1024:.0f} KB per referral).",
+        f"{store / 1e6:.0f} MB ({store / done / 1024:.0f} KB per referral); activity "
+        f"attempts retried in those histories: {retries.retried} "
+        f"({retries.after_heartbeat_timeout} after a heartbeat timeout).",
         "",
         "| process | CPU s | CPU ms per referral | share of 2 cores | peak RSS (VmHWM) MB |",
         "|---|---:|---:|---:|---:|",
@@ -282,7 +315,8 @@ async def main_async(args: argparse.Namespace) -> int:
         f"{100 * total_cpu / elapsed / 2:.0f} % | |",
         "",
         f"Settings: {args.workers} worker process(es) on the task queue (`python worker.py`, "
-        f"defaults), one API process, {args.concurrency} referrals in flight.",
+        f"defaults, {eager_note(args.eager_activities)}), one API process, "
+        f"{args.concurrency} referrals in flight.",
     ]
     body = "\n".join(lines)
     say("\n" + body)
@@ -312,6 +346,7 @@ def main() -> int:
     parser.add_argument("--histories", type=int, default=50, help="fetched per path")
     parser.add_argument("--max-minutes", type=float, default=60.0, help="stop starting new ones")
     parser.add_argument("--no-webhooks", action="store_true", help="no webhook subscription")
+    parser.add_argument("--eager-activities", action="store_true", help=EAGER_HELP)
     parser.add_argument("--no-doc", action="store_true", help="do not touch PERFORMANCE.md")
     args = parser.parse_args()
     with stop_on_sigterm():
