@@ -158,6 +158,48 @@ def fresh_postgres_database(base_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@asynccontextmanager
+async def own_database(sqlite_path: Path) -> AsyncIterator[Database]:
+    """A migrated database of one's own: a throw-away PostgreSQL database when
+    TEST_DATABASE_URL is set (missing under CI=true is a failure), else SQLite at
+    ``sqlite_path``."""
+    base = os.environ.get("TEST_DATABASE_URL", "")
+    if base:
+        with fresh_postgres_database(base) as url:
+            db = await migrated_database(url)
+            try:
+                yield db
+            finally:
+                await db.engine.dispose()
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true but TEST_DATABASE_URL is not set")
+    db = await migrated_database(f"sqlite+aiosqlite:///{sqlite_path}")
+    try:
+        yield db
+    finally:
+        await db.engine.dispose()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put the root and uvicorn loggers back as they were (for tests that configure logging)."""
+    import logging
+
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    uvicorn_loggers = {
+        n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate)
+        for n in ("uvicorn", "uvicorn.error", "uvicorn.access")
+    }
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    for name, (handlers, propagate) in uvicorn_loggers.items():
+        logging.getLogger(name).handlers[:] = handlers
+        logging.getLogger(name).propagate = propagate
+
+
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'sendmed.db'}"
@@ -166,18 +208,8 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 async def stack_db(sqlite_url: str) -> AsyncIterator[Database]:
     """The e2e stack's database: PostgreSQL when TEST_DATABASE_URL is set, else SQLite."""
-    base = os.environ.get("TEST_DATABASE_URL", "")
-    if base:
-        with fresh_postgres_database(base) as url:
-            db = await migrated_database(url)
-            yield db
-            await db.engine.dispose()
-    else:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but TEST_DATABASE_URL is not set")
-        db = await migrated_database(sqlite_url)
+    async with own_database(Path(make_url(sqlite_url).database or "sendmed.db")) as db:
         yield db
-        await db.engine.dispose()
 
 
 # --------------------------------------------------------------------------- the stack

@@ -15,16 +15,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -309,22 +307,6 @@ async def test_the_worker_runtime_serves_every_sdk_metric_the_dashboard_charts(
 
 
 # --------------------------------------------------------------------------- logs
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved = list(root.handlers), root.level
-    uvicorn = {
-        n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate)
-        for n in ("uvicorn", "uvicorn.error", "uvicorn.access")
-    }
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    for name, (handlers, propagate) in uvicorn.items():
-        logging.getLogger(name).handlers[:] = handlers
-        logging.getLogger(name).propagate = propagate
 
 
 async def test_access_and_activity_logs_name_the_referral_and_nobody(

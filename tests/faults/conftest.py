@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.keys import ALL_SCOPES, create_key
+from api.main import create_app
 from models.codec import codec_from_settings
 from models.document_tables import DeliveryRow
 from models.settings import Settings
@@ -39,9 +41,10 @@ from tests.conftest import (
     Database,
     binary,
     free_port,
-    fresh_postgres_database,
-    migrated_database,
+    own_database,
+    serve_api,
 )
+from worker import build_activities, build_worker
 from workflows import search_attributes
 from workflows.client import connect, data_converter
 
@@ -241,21 +244,12 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 async def fault_db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh database per test: PostgreSQL when TEST_DATABASE_URL is set, else SQLite."""
-    base = os.environ.get("TEST_DATABASE_URL", "")
-    if base:
-        with fresh_postgres_database(base) as url:
-            db = await migrated_database(url)
-            yield db
-            await db.engine.dispose()
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("CI=true but TEST_DATABASE_URL is not set")
+    """A fresh database per test: PostgreSQL when TEST_DATABASE_URL is set, else SQLite in a
+    folder of its own (the database-down test moves the folder away)."""
     folder = tmp_path / "database"
     folder.mkdir()
-    db = await migrated_database(f"sqlite+aiosqlite:///{folder / 'sendmed.db'}")
-    yield db
-    await db.engine.dispose()
+    async with own_database(folder / "sendmed.db") as db:
+        yield db
 
 
 async def delivery_rows(db: Database, *referral_ids: str) -> list[DeliveryRow]:
@@ -283,6 +277,25 @@ async def api_client(db: Database, base_url: str, name: str = "faults") -> httpx
     return httpx.AsyncClient(
         base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {key.token}"}
     )
+
+
+@asynccontextmanager
+async def in_process_service(
+    db: Database, settings: Settings
+) -> AsyncIterator[tuple[Client, httpx.AsyncClient]]:
+    """The worker and the API in this process (as ``make run`` builds them), and an HTTP client
+    with every scope: for faults that hit something else (the mail server, Temporal)."""
+    client = await codec_client(settings)
+    worker = build_worker(
+        client,
+        task_queue=settings.task_queue,
+        activities=build_activities(db.sessionmaker, settings),
+    )
+    app = create_app(settings, temporal=client)
+    async with worker, serve_api(app, settings.api_port) as base_url:
+        http = await api_client(db, base_url)
+        async with http:
+            yield client, http
 
 
 async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:

@@ -9,14 +9,12 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from models.document_tables import PENDING, SENT
-from tests.conftest import Database, free_port, make_settings, serve_api
+from tests.conftest import Database, free_port, make_settings
 from tests.e2e.helpers import command, create
 from tests.factories import mediation_body
-from tests.faults.conftest import api_client, codec_client, delivery_rows, ok, wait_until
+from tests.faults.conftest import delivery_rows, in_process_service, ok, wait_until
 from tests.servers import smtp_server
-from worker import build_activities, build_worker
 from workflows.client import workflow_id
 
 
@@ -37,49 +35,40 @@ async def test_smtp_server_down_then_started_dispatch_retries_and_delivers_each_
         api_port=free_port(),
         temporal_address=dev_env.client.service_client.config.target_host,
     )
-    client = await codec_client(settings)
-    worker = build_worker(
-        client,
-        task_queue=settings.task_queue,
-        activities=build_activities(fault_db.sessionmaker, settings),
-    )
-    app = create_app(settings, temporal=client)
-    async with worker, serve_api(app, settings.api_port) as base_url:
-        http = await api_client(fault_db, base_url)
-        async with http:
-            referral = await create(http, mediation_body())
-            rid = referral["id"]
-            await ok(await command(http, rid, "information-session"))
-            closed = await ok(await command(http, rid, "decline-mediation"))
-            number = closed["certificate"]["number"]
+    async with in_process_service(fault_db, settings) as (client, http):
+        referral = await create(http, mediation_body())
+        rid = referral["id"]
+        await ok(await command(http, rid, "information-session"))
+        closed = await ok(await command(http, rid, "decline-mediation"))
+        number = closed["certificate"]["number"]
 
-            async def refused_twice() -> bool:
-                rows = await delivery_rows(fault_db, rid)
-                mine = [r for r in rows if r.document_number == number and r.channel == "email"]
-                return bool(mine) and all(r.status == PENDING and r.attempts >= 2 for r in mine)
-
-            await wait_until(refused_twice, "the certificate's emails refused twice")
-            (row, *_) = [r for r in await delivery_rows(fault_db, rid) if r.channel == "email"]
-            assert row.detail  # why it will be retried, e.g. the refused connection
-
-            with smtp_server(port=smtp_port) as smtp:
-                handle = client.get_workflow_handle(workflow_id(rid))
-                await asyncio.wait_for(handle.result(), timeout=60)
-                messages = smtp.sink.messages()
-
+        async def refused_twice() -> bool:
             rows = await delivery_rows(fault_db, rid)
-            emails = [r for r in rows if r.channel == "email"]
-            assert emails
-            assert {r.status for r in emails} == {SENT}
-            ids = Counter(m.message["Message-ID"] for m in messages)
-            assert all(n == 1 for n in ids.values()), ids
-            assert set(ids) == {r.message_id for r in emails}
-            certificate = [m for m in messages if number in str(m.message["Subject"])]
-            assert sorted(r for m in certificate for r in m.rcpt_tos) == [
-                "grace.parent@example.org",
-                "sam.officer@example.gov.uk",
-            ]
-            documents = await ok(await http.get(f"/v1/referrals/{rid}/documents"))
-            (document,) = documents["documents"]
-            assert {d["status"] for d in document["deliveries"]} == {"sent"}
-            assert all(d["attempts"] >= 3 for d in document["deliveries"])
+            mine = [r for r in rows if r.document_number == number and r.channel == "email"]
+            return bool(mine) and all(r.status == PENDING and r.attempts >= 2 for r in mine)
+
+        await wait_until(refused_twice, "the certificate's emails refused twice")
+        (row, *_) = [r for r in await delivery_rows(fault_db, rid) if r.channel == "email"]
+        assert row.detail  # why it will be retried, e.g. the refused connection
+
+        with smtp_server(port=smtp_port) as smtp:
+            handle = client.get_workflow_handle(workflow_id(rid))
+            await asyncio.wait_for(handle.result(), timeout=60)
+            messages = smtp.sink.messages()
+
+        rows = await delivery_rows(fault_db, rid)
+        emails = [r for r in rows if r.channel == "email"]
+        assert emails
+        assert {r.status for r in emails} == {SENT}
+        ids = Counter(m.message["Message-ID"] for m in messages)
+        assert all(n == 1 for n in ids.values()), ids
+        assert set(ids) == {r.message_id for r in emails}
+        certificate = [m for m in messages if number in str(m.message["Subject"])]
+        assert sorted(r for m in certificate for r in m.rcpt_tos) == [
+            "grace.parent@example.org",
+            "sam.officer@example.gov.uk",
+        ]
+        documents = await ok(await http.get(f"/v1/referrals/{rid}/documents"))
+        (document,) = documents["documents"]
+        assert {d["status"] for d in document["deliveries"]} == {"sent"}
+        assert all(d["attempts"] >= 3 for d in document["deliveries"])

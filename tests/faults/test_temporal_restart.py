@@ -13,19 +13,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import TimeSkipper
 
-from api.main import create_app
-from tests.conftest import Database, free_port, make_settings, serve_api
+from tests.conftest import Database, free_port, make_settings
 from tests.e2e.helpers import command, create, today
 from tests.factories import mediation_body
 from tests.faults.conftest import (
     Process,
     TemporalServer,
-    api_client,
-    codec_client,
+    in_process_service,
     ok,
     wait_until,
 )
-from worker import build_activities, build_worker
 from workflows.client import workflow_id
 
 # Per-workflow time skipping (experimental in server 1.32): lets a timer that was started
@@ -79,100 +76,89 @@ async def test_kill_9_temporal_server_and_restart_on_its_store_loses_nothing_and
         api_port=free_port(),
         temporal_address=server.target,
     )
-    client = await codec_client(settings)
-    worker = build_worker(
-        client,
-        task_queue=settings.task_queue,
-        activities=build_activities(fault_db.sessionmaker, settings),
-    )
-    app = create_app(settings, temporal=client)
-    async with worker, serve_api(app, settings.api_port) as base_url:
-        http = await api_client(fault_db, base_url)
-        async with http:
-            # A: mediation asked for 29 days ago, so its 30-day date is tomorrow (DL-03).
-            asked = today() - timedelta(days=29)
-            letter = asked - timedelta(days=10)
-            decision = {"type": "refusal_to_assess", "letter_date": letter.isoformat()}
-            a = await create(http, mediation_body(received_on=asked.isoformat(), decision=decision))
-            arranging = await ok(
-                await command(http, a["id"], "request-mediation", {"on": asked.isoformat()})
-            )
-            assert arranging["status"] == "arranging_meeting"
-            assert arranging["certificate"] is None
-            arrange_by = date.fromisoformat(
-                arranging["deadlines"]["mediation_must_be_arranged_by"]["due_on"]
-            )
-            assert arrange_by == today() + timedelta(days=1)
-            b = await create(http, mediation_body())
-            handle_a = client.get_workflow_handle(workflow_id(a["id"]))
-            handle_b = client.get_workflow_handle(workflow_id(b["id"]))
+    async with in_process_service(fault_db, settings) as (client, http):
+        # A: mediation asked for 29 days ago, so its 30-day date is tomorrow (DL-03).
+        asked = today() - timedelta(days=29)
+        letter = asked - timedelta(days=10)
+        decision = {"type": "refusal_to_assess", "letter_date": letter.isoformat()}
+        a = await create(http, mediation_body(received_on=asked.isoformat(), decision=decision))
+        arranging = await ok(
+            await command(http, a["id"], "request-mediation", {"on": asked.isoformat()})
+        )
+        assert arranging["status"] == "arranging_meeting"
+        assert arranging["certificate"] is None
+        arrange_by = date.fromisoformat(
+            arranging["deadlines"]["mediation_must_be_arranged_by"]["due_on"]
+        )
+        assert arrange_by == today() + timedelta(days=1)
+        b = await create(http, mediation_body())
+        handle_a = client.get_workflow_handle(workflow_id(a["id"]))
+        handle_b = client.get_workflow_handle(workflow_id(b["id"]))
 
-            async def settled(handle: WorkflowHandle[Any, Any]) -> bool:
-                """Sleeping on its timer: nothing pending but the timer."""
-                described = await handle.describe()
-                raw = described.raw_description
-                return (
-                    not raw.pending_activities
-                    and not raw.HasField("pending_workflow_task")
-                    and bool(await open_timers(handle))
-                )
-
-            await wait_until(lambda: settled(handle_a), "A asleep on its timer")
-            await wait_until(lambda: settled(handle_b), "B asleep on its timer")
-            before_a, before_b = await history(handle_a), await history(handle_b)
-            timers_a = await open_timers(handle_a)
-
-            server.kill()
-            ready = await http.get("/readyz")
-            assert ready.status_code == 503
-            assert ready.json()["checks"]["temporal"].startswith("unreachable")
-            server.start()
-            await server.ready()
-            await wait_until(
-                lambda: _ready(http), "the API ready again without a restart", within=30
+        async def settled(handle: WorkflowHandle[Any, Any]) -> bool:
+            """Sleeping on its timer: nothing pending but the timer."""
+            described = await handle.describe()
+            raw = described.raw_description
+            return (
+                not raw.pending_activities
+                and not raw.HasField("pending_workflow_task")
+                and bool(await open_timers(handle))
             )
 
-            for handle, before in ((handle_a, before_a), (handle_b, before_b)):
-                described = await handle.describe()
-                assert described.status is WorkflowExecutionStatus.RUNNING
-                assert await history(handle) == before  # nothing lost, nothing new
-            assert await open_timers(handle_a) == timers_a
+        await wait_until(lambda: settled(handle_a), "A asleep on its timer")
+        await wait_until(lambda: settled(handle_b), "B asleep on its timer")
+        before_a, before_b = await history(handle_a), await history(handle_b)
+        timers_a = await open_timers(handle_a)
 
-            # Commands after the restart: the worker and the API reconnected by themselves.
-            await ok(await command(http, b["id"], "information-session"))
-            closed = await ok(await command(http, b["id"], "decline-mediation"))
-            assert closed["status"] == "closed"
-            assert closed["certificate"]["issued_on"] == today().isoformat()
-            await asyncio.wait_for(handle_b.result(), timeout=60)
-            await _timeline_complete(http, b["id"])
-            read_b = await ok(await http.get(f"/v1/referrals/{b['id']}"))
-            assert read_b["status"] == "closed"
-            assert read_b["certificate"]["number"] == closed["certificate"]["number"]
+        server.kill()
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["temporal"].startswith("unreachable")
+        server.start()
+        await server.ready()
+        await wait_until(lambda: _ready(http), "the API ready again without a restart", within=30)
 
-            # A's timer, started before the kill, fires after it: skip A's clock two days on.
-            skipper = TimeSkipper(client)
-            assert await skipper.fast_forward(handle_a, timedelta(days=2, hours=1))
+        for handle, before in ((handle_a, before_a), (handle_b, before_b)):
+            described = await handle.describe()
+            assert described.status is WorkflowExecutionStatus.RUNNING
+            assert await history(handle) == before  # nothing lost, nothing new
+        assert await open_timers(handle_a) == timers_a
 
-            async def deemed() -> bool:
-                read = await ok(await http.get(f"/v1/referrals/{a['id']}"))
-                return read["certificate"] is not None
+        # Commands after the restart: the worker and the API reconnected by themselves.
+        await ok(await command(http, b["id"], "information-session"))
+        closed = await ok(await command(http, b["id"], "decline-mediation"))
+        assert closed["status"] == "closed"
+        assert closed["certificate"]["issued_on"] == today().isoformat()
+        await asyncio.wait_for(handle_b.result(), timeout=60)
+        await _timeline_complete(http, b["id"])
+        read_b = await ok(await http.get(f"/v1/referrals/{b['id']}"))
+        assert read_b["status"] == "closed"
+        assert read_b["certificate"]["number"] == closed["certificate"]["number"]
 
-            await wait_until(deemed, "A's deemed certificate", within=60)
-            read_a = await ok(await http.get(f"/v1/referrals/{a['id']}"))
-            certificate = read_a["certificate"]
-            assert certificate["kind"] == "deemed"
-            assert certificate["issued_on"] == (arrange_by + timedelta(days=1)).isoformat()
-            assert read_a["deadlines"]["mediation_must_be_arranged_by"]["state"] == "breached"
-            assert read_a["status"] == "arranging_meeting"  # stays open for a later meeting
-            fired = [
-                e
-                async for e in handle_a.fetch_history_events()
-                if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED
-            ]
-            assert any(e.timer_fired_event_attributes.timer_id in timers_a for e in fired), (
-                "the timer started before the restart fired after it"
-            )
-            await _timeline_complete(http, a["id"])
+        # A's timer, started before the kill, fires after it: skip A's clock two days on.
+        skipper = TimeSkipper(client)
+        assert await skipper.fast_forward(handle_a, timedelta(days=2, hours=1))
+
+        async def deemed() -> bool:
+            read = await ok(await http.get(f"/v1/referrals/{a['id']}"))
+            return read["certificate"] is not None
+
+        await wait_until(deemed, "A's deemed certificate", within=60)
+        read_a = await ok(await http.get(f"/v1/referrals/{a['id']}"))
+        certificate = read_a["certificate"]
+        assert certificate["kind"] == "deemed"
+        assert certificate["issued_on"] == (arrange_by + timedelta(days=1)).isoformat()
+        assert read_a["deadlines"]["mediation_must_be_arranged_by"]["state"] == "breached"
+        assert read_a["status"] == "arranging_meeting"  # stays open for a later meeting
+        fired = [
+            e
+            async for e in handle_a.fetch_history_events()
+            if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED
+        ]
+        assert any(e.timer_fired_event_attributes.timer_id in timers_a for e in fired), (
+            "the timer started before the restart fired after it"
+        )
+        await _timeline_complete(http, a["id"])
     server.signal(signal.SIGTERM)
 
 

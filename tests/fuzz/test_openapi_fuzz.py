@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -43,9 +42,8 @@ from api.main import create_app
 from tests.conftest import (
     Database,
     free_port,
-    fresh_postgres_database,
     make_settings,
-    migrated_database,
+    own_database,
     serve_api,
 )
 from tests.factories import mediation_body, seed_registry
@@ -89,16 +87,8 @@ def _repro(case: Case[Any]) -> str:
 @pytest.fixture
 async def fuzz_db(tmp_path: Path) -> AsyncIterator[Database]:
     """Its own database (fuzzing changes registries): PostgreSQL when configured, else SQLite."""
-    base = os.environ.get("TEST_DATABASE_URL", "")
-    if base:
-        with fresh_postgres_database(base) as url:
-            db = await migrated_database(url)
-            yield db
-            await db.engine.dispose()
-        return
-    db = await migrated_database(f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}")
-    yield db
-    await db.engine.dispose()
+    async with own_database(tmp_path / "fuzz.db") as db:
+        yield db
 
 
 def fuzz(

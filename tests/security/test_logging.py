@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -87,22 +86,6 @@ def test_what_is_not_personal_stays_readable() -> None:
         "2026-12-27 at 2026-11-28 09:00:00; activity record_referral attempt 2"
     )
     assert redact_text(text) == text
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved = list(root.handlers), root.level
-    uvicorn = {
-        n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate)
-        for n in ("uvicorn", "uvicorn.error", "uvicorn.access")
-    }
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    for name, (handlers, propagate) in uvicorn.items():
-        logging.getLogger(name).handlers[:] = handlers
-        logging.getLogger(name).propagate = propagate
 
 
 def test_configure_logging_is_json_in_production_and_replaces_itself(
