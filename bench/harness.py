@@ -44,8 +44,7 @@ from sqlalchemy.engine import make_url
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +53,7 @@ if str(ROOT) not in sys.path:
 
 from api.idempotency import body_hash  # noqa: E402
 from api.keys import ALL_SCOPES, create_key  # noqa: E402
-from api.routes.referrals import policy_for  # noqa: E402
+from api.routes.referrals import policy_for, start_operation  # noqa: E402
 from models import migrate  # noqa: E402
 from models.codec import codec_from_settings  # noqa: E402
 from models.db import make_engine, make_sessionmaker  # noqa: E402
@@ -62,13 +61,11 @@ from models.domain import transitions as tr  # noqa: E402
 from models.domain.clock import london_date  # noqa: E402
 from models.domain.commands import COMMAND_MODELS  # noqa: E402
 from models.domain.referral import Referral, ReferralCreate  # noqa: E402
-from models.domain.summary import static_summary  # noqa: E402
 from models.settings import Settings  # noqa: E402
 from models.tables import LocalAuthorityRow, ProviderRow  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
 from workflows.client import connect, data_converter, workflow_id  # noqa: E402
 from workflows.messages import CommandEnvelope, Created, StartReferral  # noqa: E402
-from workflows.referral import ReferralWorkflow  # noqa: E402
 
 HERTS = "E10000015"  # seeded by migration 0002 with its provider, so referrals need no setup
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -96,6 +93,22 @@ def free_port() -> int:
         return port
 
 
+def api_argv(port: int) -> list[str]:
+    """The API as deployed: uvicorn with the app factory, one process, no access log."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+
+
 def today() -> date:
     return london_date(datetime.now(UTC))
 
@@ -104,7 +117,7 @@ def today() -> date:
 
 
 def percentile(samples: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (as bench/list_referrals.py)."""
+    """Nearest-rank percentile."""
     ordered = sorted(samples)
     if not ordered:
         return float("nan")
@@ -577,18 +590,7 @@ class Stack:
         """Start the API (as ``make run`` does) on ``port``; its base URL once ready."""
         api = self._child(
             name,
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.main:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
+            api_argv(port),
             self.env() | {"SENDMED_API_PORT": str(port)} | (extra or {}),
         )
         base_url = f"http://127.0.0.1:{port}"
@@ -820,21 +822,10 @@ class RawDriver:
             request_hash=body_hash(payload),
             policy=self.policy,
         )
-        operation = WithStartWorkflowOperation(
-            ReferralWorkflow.run,
-            start,
-            id=workflow_id(referral_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=static_summary(referral_id, request.route, request.local_authority),
-            static_details=f"Route: {request.route.value}\nReferral id: {referral_id}",
-            search_attributes=sa.initial(request.route.value, request.local_authority),
-        )
         await self.client.execute_update_with_start_workflow(
             "created",
             Created(request_hash=start.request_hash),
-            start_workflow_operation=operation,
+            start_workflow_operation=start_operation(start, self.task_queue),
             result_type=Referral,
         )
         return referral_id

@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.keys import create_key  # noqa: E402
+from bench.harness import api_argv, free_port, percentile  # noqa: E402
 from models import listing, migrate  # noqa: E402
 from models.bank_holidays import england_and_wales_calendar  # noqa: E402
 from models.db import make_engine, make_sessionmaker  # noqa: E402
@@ -305,12 +305,6 @@ def cursor_for(http: httpx.Client, params: dict[str, Any], page: int) -> str | N
     return cursor
 
 
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
-
-
 def explain(url: str, today: date) -> None:
     engine = create_engine(migrate.sync_url(url))
     with engine.connect() as conn:
@@ -345,13 +339,6 @@ def explain(url: str, today: date) -> None:
 # --------------------------------------------------------------------------- the server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -360,20 +347,7 @@ def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
         # Listing needs no Temporal: point the (lazy) client at a closed port.
         "SENDMED_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "api.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    command = [*api_argv(port), "--log-level", "warning"]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -226,20 +226,7 @@ async def start_referral(
         request_hash=request_hash,
         policy=policy,
     )
-    operation = WithStartWorkflowOperation(
-        ReferralWorkflow.run,
-        start,
-        id=workflow_id(referral_id),
-        task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        static_summary=static_summary(referral_id, body.route, body.local_authority),
-        static_details=(
-            f"Route: {body.route.value}\nLocal authority: {body.local_authority}\n"
-            f"Received: {received_on.isoformat()}\nReferral id: {referral_id}"
-        ),
-        search_attributes=sa.initial(body.route.value, body.local_authority),
-    )
+    operation = start_operation(start, settings.task_queue)
     try:
         referral: Referral = await temporal.execute_update_with_start_workflow(
             "created",
@@ -257,6 +244,27 @@ async def start_referral(
                 return existing
         raise
     return referral
+
+
+def start_operation(start: StartReferral, task_queue: str) -> WithStartWorkflowOperation[Any, Any]:
+    """How a referral's workflow is started (with the ``created`` update): its id, the
+    duplicate policies that make a retried POST find the same referral, and what the Web UI
+    shows before the first workflow task (summary, details, search attributes)."""
+    body = start.request
+    return WithStartWorkflowOperation(
+        ReferralWorkflow.run,
+        start,
+        id=workflow_id(start.referral_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=static_summary(start.referral_id, body.route, body.local_authority),
+        static_details=(
+            f"Route: {body.route.value}\nLocal authority: {body.local_authority}\n"
+            f"Received: {start.received_on.isoformat()}\nReferral id: {start.referral_id}"
+        ),
+        search_attributes=sa.initial(body.route.value, body.local_authority),
+    )
 
 
 async def _existing_referral(temporal: Client, referral_id: str) -> Referral | None:
