@@ -137,13 +137,7 @@ async def run(settings: Settings) -> None:
         settings.temporal_target,
         settings.temporal_namespace,
         converter=converter,
-        tls=tls_config(
-            enabled=settings.temporal_tls,
-            client_cert=settings.temporal_tls_client_cert,
-            client_key=settings.temporal_tls_client_key,
-            server_ca=settings.temporal_tls_server_ca,
-            server_name=settings.temporal_tls_server_name,
-        ),
+        tls=tls_config(settings),
         # The SDK's metrics (task latencies, schedule-to-start, slots) for Prometheus.
         runtime=metrics_runtime(settings.worker_metrics_address),
     )

@@ -100,12 +100,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def beat() -> None:
-    """Heartbeat between sends when run by a worker (lets a heartbeat timeout spot a hang)."""
-    if activity.in_activity():
-        activity.heartbeat()
-
-
 @asynccontextmanager
 async def keepalive() -> AsyncIterator[None]:
     """Heartbeat in the background while the activity runs, when it has a heartbeat timeout.
@@ -401,7 +395,6 @@ class Dispatcher:
         if isinstance(claim, InFlight):
             raise TransientFailure(f"{purpose} to {recipient}: another attempt is sending")
         assert target.address is not None
-        beat()
         mail = compose(target.address, claim.row.created_at)
         try:
             async with asyncio.timeout(self.config.send_timeout):
@@ -573,7 +566,6 @@ class Dispatcher:
         if isinstance(claim, InFlight):
             raise TransientFailure(f"webhook {sub.id}: another attempt is sending")
         row = claim.row
-        beat()
         body = body_bytes(row.payload or {})
         try:
             async with asyncio.timeout(self.config.send_timeout):

@@ -62,13 +62,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
                 s.temporal_namespace,
                 lazy=True,
                 converter=data_converter(codec),
-                tls=tls_config(
-                    enabled=s.temporal_tls,
-                    client_cert=s.temporal_tls_client_cert,
-                    client_key=s.temporal_tls_client_key,
-                    server_ca=s.temporal_tls_server_ca,
-                    server_name=s.temporal_tls_server_name,
-                ),
+                tls=tls_config(s),
                 runtime=metrics_runtime(s.api_temporal_metrics_address),  # client metrics
             )
         engine = make_engine(s.database_target)

@@ -7,7 +7,7 @@ the API) every payload and every failure message is encrypted before it reaches 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -17,6 +17,9 @@ from temporalio.converter import (
     PayloadCodec,
 )
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+if TYPE_CHECKING:
+    from models.settings import Settings
 
 TASK_QUEUE_DEFAULT = "send-referrals"
 
@@ -41,17 +44,15 @@ def data_converter(codec: PayloadCodec | None) -> DataConverter:
     )
 
 
-def tls_config(
-    *,
-    enabled: bool = False,
-    client_cert: Path | None = None,
-    client_key: Path | None = None,
-    server_ca: Path | None = None,
-    server_name: str = "",
-) -> TLSConfig | bool:
-    """TLS for the frontend from PEM files: False (plain), True (system CAs) or mTLS."""
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS for the frontend from the ``temporal_tls*`` settings (PEM files): False (plain),
+    True (system CAs) or a ``TLSConfig`` (a private CA, a server name and/or mTLS)."""
+    client_cert = settings.temporal_tls_client_cert
+    client_key = settings.temporal_tls_client_key
+    server_ca = settings.temporal_tls_server_ca
+    server_name = settings.temporal_tls_server_name
     if client_cert is None and client_key is None and server_ca is None and not server_name:
-        return enabled
+        return settings.temporal_tls
     return TLSConfig(
         client_cert=client_cert.read_bytes() if client_cert is not None else None,
         client_private_key=client_key.read_bytes() if client_key is not None else None,

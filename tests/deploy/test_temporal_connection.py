@@ -46,9 +46,8 @@ def pem_pair(folder: Path, name: str) -> tuple[Path, Path]:
 
 
 def test_no_tls_settings_means_a_plain_connection() -> None:
-    settings = make_settings()
-    assert tls_config(enabled=settings.temporal_tls) is False
-    assert tls_config(enabled=True) is True  # TLS with the system's CAs
+    assert tls_config(make_settings()) is False
+    assert tls_config(make_settings(temporal_tls=True)) is True  # TLS with the system's CAs
 
 
 def test_mtls_reads_the_client_certificate_key_and_ca(tmp_path: Path) -> None:
@@ -60,13 +59,7 @@ def test_mtls_reads_the_client_certificate_key_and_ca(tmp_path: Path) -> None:
         temporal_tls_server_ca=ca,
         temporal_tls_server_name="temporal-frontend",
     )
-    config = tls_config(
-        enabled=settings.temporal_tls,
-        client_cert=settings.temporal_tls_client_cert,
-        client_key=settings.temporal_tls_client_key,
-        server_ca=settings.temporal_tls_server_ca,
-        server_name=settings.temporal_tls_server_name,
-    )
+    config = tls_config(settings)
     assert isinstance(config, TLSConfig)
     assert config.client_cert == cert.read_bytes()
     assert config.client_private_key == key.read_bytes()
