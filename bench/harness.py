@@ -64,7 +64,7 @@ from models.domain.referral import Referral, ReferralCreate  # noqa: E402
 from models.settings import Settings  # noqa: E402
 from models.tables import LocalAuthorityRow, ProviderRow  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
-from workflows.client import connect, data_converter, workflow_id  # noqa: E402
+from workflows.client import data_converter, workflow_id  # noqa: E402
 from workflows.messages import CommandEnvelope, Created, StartReferral  # noqa: E402
 
 HERTS = "E10000015"  # seeded by migration 0002 with its provider, so referrals need no setup
@@ -123,18 +123,6 @@ def percentile(samples: Sequence[float], p: float) -> float:
         return float("nan")
     k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
     return ordered[k]
-
-
-def median(values: Sequence[float]) -> float:
-    return percentile(values, 50) if len(values) % 2 else _even_median(values)
-
-
-def _even_median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    mid = len(ordered) // 2
-    return (ordered[mid - 1] + ordered[mid]) / 2
 
 
 # --------------------------------------------------------------------------- the machine
@@ -846,15 +834,3 @@ class RawDriver:
 async def wait_closed(client: Client, referral_id: str) -> None:
     """The workflow has completed: every activity (projection, dispatch) has finished."""
     await client.get_workflow_handle(workflow_id(referral_id)).result()
-
-
-async def history_events(client: Client, referral_id: str) -> int:
-    history = await client.get_workflow_handle(workflow_id(referral_id)).fetch_history()
-    return len(history.events)
-
-
-async def connect_like(stack: Stack) -> Client:
-    """Another client with the stack's data converter (codec), e.g. for a second driver."""
-    return await connect(
-        stack.temporal_target, converter=data_converter(codec_from_settings(stack.settings()))
-    )

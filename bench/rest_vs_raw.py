@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,7 +48,6 @@ from bench.harness import (  # noqa: E402
     eager_note,
     herts_policy,
     load_average,
-    median,
     mediation_body,
     new_api_key,
     percentile,
@@ -126,8 +126,8 @@ def report(rounds: list[Round], args: argparse.Namespace, head: str) -> str:
     rest = [r for r in rounds if r.mode == "REST"]
     raw = [r for r in rounds if r.mode == "raw"]
     rest_median, raw_median = (
-        median([r.per_second for r in rest]),
-        median([r.per_second for r in raw]),
+        statistics.median([r.per_second for r in rest]),
+        statistics.median([r.per_second for r in raw]),
     )
     ratio = rest_median / raw_median
     pair_ratios = [a.per_second / b.per_second for a, b in zip(rest, raw, strict=True)]
@@ -136,7 +136,7 @@ def report(rounds: list[Round], args: argparse.Namespace, head: str) -> str:
         f"**REST {rest_median:.2f} lifecycles/s against raw {raw_median:.2f}: "
         f"{ratio:.2f}× (target ≥ 0.8×: {'met' if ratio >= 0.8 else 'NOT met'})**; "
         f"per-round ratios {', '.join(f'{r:.2f}' for r in pair_ratios)} "
-        f"(median {median(pair_ratios):.2f}).",
+        f"(median {statistics.median(pair_ratios):.2f}).",
         "",
         "| round | mode | lifecycles/s | lifecycle p50 s | p95 s | max s |",
         "|---:|---|---:|---:|---:|---:|",
@@ -163,7 +163,7 @@ def report(rounds: list[Round], args: argparse.Namespace, head: str) -> str:
             name: 1000 * sum(r.cpu.get(name, 0.0) for r in group) / n
             for name in (*PROCESSES, "bench (driver)")
         }
-        busy = median([r.cpu["machine busy %"] for r in group])
+        busy = statistics.median([r.cpu["machine busy %"] for r in group])
         lines.append(
             f"| {mode} | "
             + " | ".join(f"{per[name]:.0f}" for name in (*PROCESSES, "bench (driver)"))
