@@ -6,14 +6,58 @@ they are stored in workflow histories and in the database, so never rename one.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Characters never accepted in text that is printed on a legal document, put in an email
+# header or shown to another party: C0/C1 controls (line breaks too, in one-line text) and the
+# Unicode bidirectional controls that can make a printed name read differently from its bytes.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_LINE_FORBIDDEN = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
+_TEXT_FORBIDDEN = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+
+
+def _refuse(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        found = pattern.search(value)
+        if found is not None:
+            raise ValueError(
+                f"{what} must not contain control or bidirectional-override characters "
+                f"(found U+{ord(found.group()):04X})"
+            )
+        return value
+
+    return check
+
+
+_one_line = _refuse(_LINE_FORBIDDEN, "one-line text")
+_multi_line = _refuse(_TEXT_FORBIDDEN, "text")
+
+#: Free text (issues, reasons, addresses): line breaks and tabs allowed, other controls not.
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(_multi_line),
+]
+#: Names and titles: one line (they reach email headers and document headings).
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_one_line),
+]
 Identifier = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 ]
