@@ -30,6 +30,7 @@ from activities.dispatch import (
     utcnow,
 )
 from activities.messages import DeliveryOutcome, DispatchReport, DocumentRequest
+from models.correlation import council_reference, subject_for
 from models.db import dialect_of, insert_stmt
 from models.delivery import TransientFailure
 from models.document_refs import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
@@ -221,7 +222,7 @@ class DocumentActivities:
                 sender_name=issuer.name,
                 to=address,
                 reply_to=issuer.email,
-                subject=subject,
+                subject=subject_for(subject, case.referral, recipient),
                 body=body,
                 date=when,
                 attachments=tuple(attachments),
@@ -301,6 +302,7 @@ def document_event(
     data: dict[str, Any] = {
         "referral_id": referral.id,
         "local_authority": referral.local_authority,
+        "external_reference": council_reference(referral),
         "route": referral.route.value,
         "document": {
             "number": document.number,

@@ -35,6 +35,7 @@ from activities.dispatch import (
 )
 from activities.messages import DeliveryOutcome, NotificationRequest, PublishRequest
 from activities.records import EventRecord
+from models.correlation import council_reference, subject_for
 from models.db import dialect_of, insert_stmt
 from models.delivery import TransientFailure
 from models.documents import Issuer, clock_time, long_date
@@ -162,7 +163,7 @@ class NotifyActivities:
                 sender_name=issuer.name,
                 to=address,
                 reply_to=issuer.email,
-                subject=subject,
+                subject=subject_for(subject, case.referral, recipient),
                 body=body,
                 date=when,
             )
@@ -202,7 +203,12 @@ class NotifyActivities:
                     event_type=event.type,
                     event_key=f"{req.referral_id}:event-{event.seq}",
                     payload=status_event(
-                        req.referral_id, local_authority, route, event, self._config.base_url
+                        req.referral_id,
+                        local_authority,
+                        route,
+                        event,
+                        self._config.base_url,
+                        external_reference=council_reference(case.referral),
                     ),
                     purpose="event",
                 )
@@ -216,13 +222,20 @@ class NotifyActivities:
 
 
 def status_event(
-    referral_id: str, local_authority: str, route: str, event: EventRecord, base_url: str
+    referral_id: str,
+    local_authority: str,
+    route: str,
+    event: EventRecord,
+    base_url: str,
+    *,
+    external_reference: str | None = None,
 ) -> dict[str, Any]:
     """The webhook body of a status event: codes and dates from a whitelist, no free text."""
     fields = STATUS_EVENT_FIELDS[event.type]
     data: dict[str, Any] = {
         "referral_id": referral_id,
         "local_authority": local_authority,
+        "external_reference": external_reference,
         "route": route,
         "seq": event.seq,
         "on": event.on.isoformat(),

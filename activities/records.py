@@ -60,6 +60,7 @@ def referral_row_values(referral: Referral, at: datetime) -> dict[str, Any]:
         "appeal_deadline": referral.appeal_deadline,
         "outcome": referral.outcome.value if referral.outcome else None,
         "closed_on": referral.closed_on,
+        "external_reference": referral.request.external_reference,
         "snapshot": referral.model_dump(mode="json"),
     }
 

@@ -68,6 +68,8 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/docs/assets/swagger-ui-bundle.js"): PUBLIC,
     ("GET", "/docs/assets/swagger-ui.css"): PUBLIC,
     ("GET", "/docs/assets/favicon.png"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/docs/assets/redoc.standalone.js"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     # referrals
     ("POST", "/v1/referrals"): WRITE,

@@ -25,7 +25,7 @@ from models.settings import Settings
 
 DEFAULT_MAX_BODY = 1_048_576
 CODEC_PREFIX = "/codec"
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 #: Every API response: nothing is framed, sniffed, cached, or leaks its URL as a referrer.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

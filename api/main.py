@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api import docs, errors, hardening, metrics
+from api import docs, errors, hardening, ids, metrics, openapi
 from api.routes import (
     codec,
     documents,
@@ -84,11 +84,15 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         lifespan=lifespan,
         docs_url=None,  # api/docs.py serves /docs from local files
         redoc_url=None,
+        separate_input_output_schemas=False,  # one component per model (api/openapi.py)
+        generate_unique_id_function=openapi.operation_id,  # operationId = the route's name
     )
     errors.install(app)
     docs.install(app)
     hardening.install(app)  # API keys and scopes (api/auth.py), body limit, /codec CORS, headers
-    metrics.install(app)  # outermost: request metrics and access log; GET /metrics
+    metrics.install(app)  # request metrics and access log; GET /metrics
+    ids.install(app)  # outermost: referral-<uuid> in a path is read as <uuid>
+    openapi.install(app)  # Problem responses, examples, binary bodies (after auth's security)
     app.include_router(health.router)
     app.include_router(referrals.router, prefix="/v1")
     app.include_router(listing.router, prefix="/v1")

@@ -77,6 +77,9 @@ class ReferralRead(Read):
     status: Status
     version: int = Field(description="Increases with every change.")
     local_authority: str
+    external_reference: str | None = Field(
+        description="The council's own case reference given at intake, if any."
+    )
     received_on: date
     created_at: datetime
     certificate_required: bool = Field(
@@ -160,6 +163,7 @@ def referral_read(referral: Referral) -> ReferralRead:
         status=referral.status,
         version=referral.version,
         local_authority=referral.local_authority,
+        external_reference=referral.request.external_reference,
         received_on=referral.received_on,
         created_at=referral.created_at,
         certificate_required=referral.certificate_required,
@@ -227,6 +231,9 @@ class ReferralSummary(Read):
     route: Route
     status: Status
     local_authority: str
+    external_reference: str | None = Field(
+        description="The council's own case reference given at intake, if any."
+    )
     next_deadline: NextDeadline | None = Field(
         description="The earliest open deadline (agreed actions included); null when none."
     )

@@ -2,6 +2,8 @@
 
 - ``document``: every certificate, agreement and invitation issued, with the exact bytes sent
   (so they can be served again) and their SHA-256. Keyed by the document's number.
+- ``document_copy``: a recipient's own copy where readers get different text (the invitation:
+  adjustments and supporter only for the family and the mediator), with its SHA-256.
 - ``delivery``: the dispatch ledger. One row per (thing sent, recipient), keyed by a stable
   key, so a retried activity, a replayed workflow or a restarted worker finds the row and
   never sends twice. States: pending → sending → sent | failed; ``manual`` for recipients
@@ -64,6 +66,20 @@ class DocumentRow(SQLModel, table=True):
         description="The invitation's iCalendar (.ics) attachment, stored like the PDF.",
     )
     request_key: str = Field(max_length=255, description="The workflow effect that issued it.")
+    created_at: datetime = _instant()
+
+
+class DocumentCopyRow(SQLModel, table=True):
+    """One recipient's own rendering of a document (each reader gets only what is theirs): the
+    exact bytes sent to that recipient, stored the first time, so a retry sends them again."""
+
+    __tablename__ = "document_copy"
+
+    number: str = Field(primary_key=True, max_length=64)
+    recipient: str = Field(primary_key=True, max_length=64)
+    sha256: str = Field(max_length=64, index=True)
+    size: int
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _instant()
 
 

@@ -42,6 +42,7 @@ LIST_COLUMNS = (
     REFERRALS.c.outcome,
     REFERRALS.c.created_at,
     REFERRALS.c.updated_at,
+    REFERRALS.c.external_reference,
 )
 
 
@@ -65,6 +66,7 @@ class Filters:
     breached: bool | None = None
     created_from: date | None = None  # Europe/London days, inclusive
     created_to: date | None = None
+    external_reference: str | None = None  # the council's own case reference
     # The councils the caller may see (None: every council); not part of the query's identity.
     councils: frozenset[str] | None = None
 
@@ -79,6 +81,7 @@ class Filters:
                     self.breached,
                     self.created_from,
                     self.created_to,
+                    self.external_reference,
                 )
             ]
         )
@@ -95,6 +98,8 @@ class Filters:
             clauses.append(r.route == self.route)
         if self.local_authority is not None:
             clauses.append(r.local_authority == self.local_authority)
+        if self.external_reference is not None:
+            clauses.append(r.external_reference == self.external_reference)
         if self.councils is not None:
             if len(self.councils) == 1:
                 clauses.append(r.local_authority == next(iter(self.councils)))

@@ -55,6 +55,7 @@ class ReferralRow(SQLModel, table=True):
         Index("ix_referral_received", "received_on", "local_authority"),
         Index("ix_referral_la_status_next", "local_authority", "status", "next_deadline_on", "id"),
         Index("ix_referral_breached_next", "breached", "next_deadline_on", "id"),
+        Index("ix_referral_la_reference", "local_authority", "external_reference"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -73,7 +74,19 @@ class ReferralRow(SQLModel, table=True):
     appeal_deadline: date | None = None
     outcome: str | None = Field(default=None, max_length=32)
     closed_on: date | None = None
+    external_reference: str | None = Field(default=None, max_length=64)
     snapshot: dict[str, Any] = _json()
+
+
+class ExternalReferenceRow(SQLModel, table=True):
+    """A council's own case reference, claimed by one referral at intake (unique per council)."""
+
+    __tablename__ = "external_reference"
+
+    local_authority: str = Field(primary_key=True, max_length=64)
+    reference: str = Field(primary_key=True, max_length=64)
+    referral_id: str = Field(max_length=64)
+    created_at: datetime = _instant()
 
 
 class ReferralEventRow(SQLModel, table=True):

@@ -253,7 +253,11 @@ async def get_document(request: Request, number: Number) -> Response:
         "Cache-Control": "private, no-store",
         **_digest_headers(row.sha256),
     }
-    return Response(row.content, media_type=row.media_type, headers=headers)
+    accept = request.headers.get("accept", "")
+    # Generated clients that cannot read application/pdf ask for bytes (api/openapi.py).
+    octets = "application/octet-stream" in accept and row.media_type not in accept
+    media_type = "application/octet-stream" if octets else row.media_type
+    return Response(row.content, media_type=media_type, headers=headers)
 
 
 @router.get(

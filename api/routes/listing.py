@@ -56,6 +56,11 @@ class ListQuery(BaseModel):
     created_to: date | None = Field(
         default=None, description="Created on or before this day (Europe/London)."
     )
+    external_reference: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The council's own case reference given at intake (exact match).",
+    )
     sort: listing.Sort = Field(
         default=listing.Sort.NEXT_DEADLINE,
         description="`next_deadline` (soonest first; referrals with no open deadline last), "
@@ -87,6 +92,7 @@ class ListQuery(BaseModel):
             breached=self.breached,
             created_from=self.created_from,
             created_to=self.created_to,
+            external_reference=self.external_reference,
         )
 
 
@@ -98,6 +104,7 @@ def _summary(row: dict[str, Any]) -> ReferralSummary:
         route=row["route"],
         status=row["status"],
         local_authority=row["local_authority"],
+        external_reference=row["external_reference"],
         next_deadline=NextDeadline(name=name, due_on=due) if due is not None and name else None,
         breached=row["breached"],
         certificate=CertificateBrief(kind=kind, issued_on=issued) if kind and issued else None,

@@ -8,6 +8,7 @@ state and what is allowed; a malformed command is a 422 naming the field.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import references
 from api.auth import require_local_authority
 from api.deps import SettingsDep, TemporalDep
 from api.errors import Problem, validation_problem
@@ -135,6 +137,14 @@ async def create_referral(
 
     async def produce() -> tuple[int, dict[str, Any]]:
         provider = await council_provider(request, body.local_authority)
+        reference = body.external_reference
+
+        async def reserve(referral_id: str) -> None:
+            if reference is not None:
+                await references.claim(
+                    request, temporal, body.local_authority, reference, referral_id
+                )
+
         referral = await start_referral(
             temporal,
             settings,
@@ -143,6 +153,7 @@ async def create_referral(
             caller=caller,
             key=idempotency_key,
             request_hash=request_hash,
+            reserve=reserve,
         )
         return 201, referral_read(referral).model_dump(mode="json")
 
@@ -184,6 +195,7 @@ async def start_referral(
     caller: str,
     key: str | None,
     request_hash: str,
+    reserve: Callable[[str], Awaitable[None]] | None = None,
 ) -> Referral:
     now = datetime.now(UTC)
     received_on = body.received_on or london_date(now)
@@ -217,6 +229,8 @@ async def start_referral(
                 },
             ) from exc
         raise validation_problem([{"field": f"body.{field}", "message": exc.message}]) from exc
+    if reserve is not None:  # the council's own reference: unique per council (409)
+        await reserve(referral_id)
     start = StartReferral(
         referral_id=referral_id,
         request=body,

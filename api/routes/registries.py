@@ -134,7 +134,7 @@ class MediatorRead(Read):
     created_at: datetime
 
 
-class VenueKind(StrEnum):
+class VenueType(StrEnum):
     COMMUNITY_CENTRE = "community_centre"
     CHURCH_HALL = "church_hall"
     LIBRARY = "library"
@@ -146,14 +146,14 @@ class VenueKind(StrEnum):
 
 
 # A party's own premises: never neutral ground for a meeting between the family and it.
-PARTY_PREMISES = frozenset({VenueKind.SCHOOL, VenueKind.COUNCIL_OFFICE})
+PARTY_PREMISES = frozenset({VenueType.SCHOOL, VenueType.COUNCIL_OFFICE})
 
 
 class VenueCreate(Strict):
     id: Identifier | None = Field(default=None, description="Assigned (venue-…) if omitted.")
     name: ShortText
     address: Text
-    kind: VenueKind
+    kind: VenueType
     neutral: bool | None = Field(
         default=None,
         description="Neutral ground for every party (default: true unless a school or "
@@ -175,7 +175,7 @@ class VenueUpdate(Patch):
 
     name: ShortText | None = None
     address: Text | None = None
-    kind: VenueKind | None = None
+    kind: VenueType | None = None
     neutral: bool | None = None
     accessibility: Text | None = None
     active: bool | None = None

@@ -61,6 +61,11 @@ ShortText = Annotated[
 Identifier = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 ]
+#: A caller's own case reference: one line, identifier-like (it reaches email subjects).
+ExternalReference = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:#-]{0,63}$"),
+]
 
 
 class Strict(BaseModel):
@@ -299,6 +304,12 @@ class _ReferralCommon(Strict):
         "Never in the future.",
     )
     local_authority: Identifier = Field(description="The council's code, e.g. E10000015.")
+    external_reference: ExternalReference | None = Field(
+        default=None,
+        description="Your own case reference (e.g. your case system's id; letters, digits and "
+        "`_./:#-`, at most 64): unique per council, a list filter, and shown in every email "
+        "subject and webhook to the council. Not personal data: never put a name in it.",
+    )
     referrer: Referrer
     child: Child
     preferences: Preferences = Preferences()
