@@ -81,10 +81,15 @@ async def test_generated_client_drives_referrals_and_reads_problems_when_generat
 
     client_module = module("client")
     models = module("models")
-    api = "api.{}.{}".format
     token = stack.http.headers["Authorization"].removeprefix("Bearer ")
     client = client_module.AuthenticatedClient(base_url=stack.base_url, token=token, timeout=None)
+    async with client:
+        await drive(client, models)
+
+
+async def drive(client: Any, models: ModuleType) -> None:
     problem_type = models.Problem
+    api = "api.{}.{}".format
 
     async def call(group: str, operation: str, **kwargs: Any) -> Any:
         result = await module(api(group, operation)).asyncio(client=client, **kwargs)
