@@ -70,6 +70,7 @@ async def test_list_shows_a_council_s_referrals_without_personal_data(
         "route",
         "status",
         "local_authority",
+        "external_reference",  # the council's own reference: not personal data
         "next_deadline",
         "breached",
         "certificate",
