@@ -31,6 +31,9 @@ class StartReferral(BaseModel):
     actor: str
     request_hash: str
     policy: tr.Policy = tr.Policy()
+    local_authority_name: str | None = Field(
+        default=None, description="The council's name from the registry, for the Web UI."
+    )
 
 
 class CommandEnvelope(BaseModel):

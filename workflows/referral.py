@@ -15,9 +15,10 @@ import contextlib
 from collections import deque
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -39,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         MediationReferralCreate,
         Referral,
     )
-    from models.domain.summary import any_breach, next_due, status_line
+    from models.domain.summary import any_breach, breaches, latest_breach, next_due, status_line
     from workflows import search_attributes as sa
     from workflows.messages import Closed, CommandEnvelope, Created, StartReferral
 
@@ -147,7 +148,7 @@ class ReferralWorkflow:
                 self._inbox.popleft()
             await self._record_reports()
             await self._apply(tr.tick(self._state, self._ctx()))
-            workflow.set_current_details(status_line(self._state, self._today()))
+            workflow.set_current_details(self._status_line())
 
         # Closed: answer whatever is still queued, let handlers finish, flush dispatches.
         while self._inbox:
@@ -410,9 +411,38 @@ class ReferralWorkflow:
                 sa.NEXT_DEADLINE_NAME.value_set(due[0])
                 if due
                 else sa.NEXT_DEADLINE_NAME.value_unset(),
+                *self._glance_attributes(referral),
             ]
         )
-        workflow.set_current_details(status_line(referral, self._today()))
+        workflow.set_current_details(self._status_line())
+
+    def _glance_attributes(self, referral: Referral) -> list[SearchAttributeUpdate[Any]]:
+        """The Web UI at a glance: council name, breached deadlines and the latest breach,
+        the council's own reference (never personal data)."""
+        if not workflow.patched("glance-search-attributes"):
+            return []
+        breached = [name for name, _since in breaches(referral)]
+        latest = latest_breach(referral)
+        council = self._start.local_authority_name
+        reference = referral.request.external_reference
+        return [
+            sa.LOCAL_AUTHORITY_NAME.value_set(council)
+            if council
+            else sa.LOCAL_AUTHORITY_NAME.value_unset(),
+            sa.BREACHED_DEADLINES.value_set(breached)
+            if breached
+            else sa.BREACHED_DEADLINES.value_unset(),
+            sa.LATEST_BREACH.value_set(start_of_london_day(latest))
+            if latest
+            else sa.LATEST_BREACH.value_unset(),
+            sa.EXTERNAL_REFERENCE.value_set(reference)
+            if reference
+            else sa.EXTERNAL_REFERENCE.value_unset(),
+        ]
+
+    def _status_line(self) -> str:
+        """The live status line (current details: not part of the history)."""
+        return status_line(self._state, self._today(), self._start.local_authority_name)
 
     # ------------------------------------------------------------------ helpers
 

@@ -1,6 +1,7 @@
 """Custom search attributes: what operations staff filter on in the Web UI.
 
-Never personal data: status, route, local authority code, deadlines and flags only.
+Never personal data: status, route, the council's code and name, the council's own case
+reference, deadline names and dates, and flags only.
 Registered by ``make run`` (``--search-attribute``) and by the test fixtures.
 """
 
@@ -19,6 +20,10 @@ NEXT_DEADLINE_NAME = SearchAttributeKey.for_keyword("NextDeadlineName")
 CERTIFICATE_ISSUED = SearchAttributeKey.for_bool("CertificateIssued")
 DEADLINE_BREACHED = SearchAttributeKey.for_bool("DeadlineBreached")
 DELIVERY_FAILED = SearchAttributeKey.for_bool("DeliveryFailed")
+LOCAL_AUTHORITY_NAME = SearchAttributeKey.for_keyword("LocalAuthorityName")
+BREACHED_DEADLINES = SearchAttributeKey.for_keyword_list("BreachedDeadlines")
+LATEST_BREACH = SearchAttributeKey.for_datetime("LatestBreach")
+EXTERNAL_REFERENCE = SearchAttributeKey.for_keyword("ExternalReference")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     REFERRAL_STATUS,
@@ -29,21 +34,33 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     CERTIFICATE_ISSUED,
     DEADLINE_BREACHED,
     DELIVERY_FAILED,
+    LOCAL_AUTHORITY_NAME,
+    BREACHED_DEADLINES,
+    LATEST_BREACH,
+    EXTERNAL_REFERENCE,
 )
 
 
-def initial(route: str, local_authority: str) -> TypedSearchAttributes:
+def initial(
+    route: str,
+    local_authority: str,
+    council_name: str | None = None,
+    external_reference: str | None = None,
+) -> TypedSearchAttributes:
     """Set at start, so a new referral is findable before its first workflow task runs."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(REFERRAL_ROUTE, route),
-            SearchAttributePair(LOCAL_AUTHORITY, local_authority),
-            SearchAttributePair(REFERRAL_STATUS, "received"),
-            SearchAttributePair(CERTIFICATE_ISSUED, False),
-            SearchAttributePair(DEADLINE_BREACHED, False),
-            SearchAttributePair(DELIVERY_FAILED, False),
-        ]
-    )
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(REFERRAL_ROUTE, route),
+        SearchAttributePair(LOCAL_AUTHORITY, local_authority),
+        SearchAttributePair(REFERRAL_STATUS, "received"),
+        SearchAttributePair(CERTIFICATE_ISSUED, False),
+        SearchAttributePair(DEADLINE_BREACHED, False),
+        SearchAttributePair(DELIVERY_FAILED, False),
+    ]
+    if council_name:
+        pairs.append(SearchAttributePair(LOCAL_AUTHORITY_NAME, council_name))
+    if external_reference:
+        pairs.append(SearchAttributePair(EXTERNAL_REFERENCE, external_reference))
+    return TypedSearchAttributes(pairs)
 
 
 def cli_flags() -> list[str]:

@@ -36,7 +36,7 @@ from models.domain import transitions as tr
 from models.domain.clock import london_date
 from models.domain.commands import COMMAND_MODELS
 from models.domain.referral import Referral, ReferralCreate
-from models.domain.summary import static_summary
+from models.domain.summary import council_label, static_summary
 from models.settings import Settings
 from models.tables import LocalAuthorityRow, ProviderRow, ReferralRow
 from workflows import search_attributes as sa
@@ -136,7 +136,7 @@ async def create_referral(
     request_hash = body_hash(payload)
 
     async def produce() -> tuple[int, dict[str, Any]]:
-        provider = await council_provider(request, body.local_authority)
+        council, provider = await council_provider(request, body.local_authority)
         reference = body.external_reference
 
         async def reserve(referral_id: str) -> None:
@@ -154,6 +154,7 @@ async def create_referral(
             key=idempotency_key,
             request_hash=request_hash,
             reserve=reserve,
+            council_name=council.name,
         )
         return 201, referral_read(referral).model_dump(mode="json")
 
@@ -168,8 +169,8 @@ async def create_referral(
     )
 
 
-async def council_provider(request: Request, code: str) -> ProviderRow:
-    """The council's mediation provider; an unknown or inactive council is a 422."""
+async def council_provider(request: Request, code: str) -> tuple[LocalAuthorityRow, ProviderRow]:
+    """The council and its mediation provider; an unknown or inactive council is a 422."""
     maker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
     async with maker() as session:
         council = await session.get(LocalAuthorityRow, code)
@@ -183,7 +184,7 @@ async def council_provider(request: Request, code: str) -> ProviderRow:
                 }
             ]
         )
-    return provider
+    return council, provider
 
 
 async def start_referral(
@@ -196,6 +197,7 @@ async def start_referral(
     key: str | None,
     request_hash: str,
     reserve: Callable[[str], Awaitable[None]] | None = None,
+    council_name: str | None = None,
 ) -> Referral:
     now = datetime.now(UTC)
     received_on = body.received_on or london_date(now)
@@ -239,6 +241,7 @@ async def start_referral(
         actor=caller,
         request_hash=request_hash,
         policy=policy,
+        local_authority_name=council_name,
     )
     operation = start_operation(start, settings.task_queue)
     try:
@@ -265,6 +268,7 @@ def start_operation(start: StartReferral, task_queue: str) -> WithStartWorkflowO
     duplicate policies that make a retried POST find the same referral, and what the Web UI
     shows before the first workflow task (summary, details, search attributes)."""
     body = start.request
+    reference = body.external_reference
     return WithStartWorkflowOperation(
         ReferralWorkflow.run,
         start,
@@ -272,12 +276,18 @@ def start_operation(start: StartReferral, task_queue: str) -> WithStartWorkflowO
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        static_summary=static_summary(start.referral_id, body.route, body.local_authority),
-        static_details=(
-            f"Route: {body.route.value}\nLocal authority: {body.local_authority}\n"
-            f"Received: {start.received_on.isoformat()}\nReferral id: {start.referral_id}"
+        static_summary=static_summary(
+            start.referral_id, body.route, body.local_authority, start.local_authority_name
         ),
-        search_attributes=sa.initial(body.route.value, body.local_authority),
+        static_details=(
+            f"Route: {body.route.value}\n"
+            f"Local authority: {council_label(body.local_authority, start.local_authority_name)}\n"
+            + (f"Council's reference: {reference}\n" if reference else "")
+            + f"Received: {start.received_on.isoformat()}\nReferral id: {start.referral_id}"
+        ),
+        search_attributes=sa.initial(
+            body.route.value, body.local_authority, start.local_authority_name, reference
+        ),
     )
 
 

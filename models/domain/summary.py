@@ -1,13 +1,15 @@
 """One-line readings of a referral for people: the Web UI's status line and summaries.
 
-Nothing personal: route, status, council code, dates and counts only.
+Nothing personal: route, status, the council's name and code, deadline names, dates and
+counts only.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from models.domain.referral import PartyAnswer, Referral, Route, Status
+from models.domain.transitions import allowed_commands
 
 
 def next_due(referral: Referral) -> tuple[str, date] | None:
@@ -32,13 +34,82 @@ def any_breach(referral: Referral) -> bool:
     return referral.breached or any(a.breached for a in actions)
 
 
-def static_summary(referral_id: str, route: Route, local_authority: str) -> str:
+def breaches(referral: Referral) -> list[tuple[str, date]]:
+    """Every breached deadline and agreed action, ``(name, breached since)``, oldest first.
+
+    A deadline is breached from the day after it fell due unmet (RULES.md §3: a deadline is
+    met by the end of its day)."""
+    found = [
+        (name, d.due_on + timedelta(days=1)) for name, d in referral.deadlines.items() if d.breached
+    ]
+    if referral.agreement is not None:
+        found += [
+            (f"action:{a.id}", a.due_on + timedelta(days=1))
+            for a in referral.agreement.actions
+            if a.breached and a.due_on is not None
+        ]
+    return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+def latest_breach(referral: Referral) -> date | None:
+    found = breaches(referral)
+    return max(since for _name, since in found) if found else None
+
+
+def council_label(code: str, name: str | None) -> str:
+    """``Hertfordshire County Council (E10000015)``; the code alone when the name is unknown."""
+    return f"{name} ({code})" if name else code
+
+
+def static_summary(
+    referral_id: str, route: Route, local_authority: str, council_name: str | None = None
+) -> str:
     kind = "Mediation" if route is Route.MEDIATION else "Disagreement Resolution"
-    return f"{kind} referral {referral_id[:8]} · {local_authority}"
+    return f"{kind} referral {referral_id[:8]} · {council_label(local_authority, council_name)}"
 
 
-def status_line(referral: Referral, today: date) -> str:
-    """e.g. ``arranging meeting — day 18 of 30, 12 days left (DL-03 2026-12-27)``."""
+def _responsible(referral: Referral, name: str, council_name: str | None) -> str:
+    """Who must act for a deadline, with the council's name where it is the council."""
+    deadline = referral.deadlines.get(name)
+    if deadline is None:
+        return "the action's owner" if name.startswith("action:") else ""
+    if deadline.responsible == "local authority":
+        return council_name or f"the council ({referral.local_authority})"
+    return f"the {deadline.responsible}"
+
+
+def _breach_text(referral: Referral, council_name: str | None) -> str:
+    found = breaches(referral)
+    named = []
+    for name, since in found:
+        deadline = referral.deadlines.get(name)
+        rule = f"{deadline.rule}, " if deadline is not None else ""
+        who = _responsible(referral, name, council_name)
+        named.append(f"{name} ({rule}{who}) since {since}")
+    return "BREACHED: " + "; ".join(named) if named else "BREACHED"
+
+
+def _next_step(referral: Referral, today: date, council_name: str | None) -> str | None:
+    """What happens next: the next deadline and who must meet it, else what is awaited."""
+    if referral.status is Status.CLOSED:
+        return None
+    upcoming = next_due(referral)
+    if upcoming is not None:
+        name, due_on = upcoming
+        who = _responsible(referral, name, council_name)
+        days = (due_on - today).days
+        when = "today" if days == 0 else f"in {days} days" if days > 0 else f"{-days} days ago"
+        return f"next: {name} {due_on} ({when}{', ' + who if who else ''})"
+    waiting = [c.replace("_", "-") for c in allowed_commands(referral) if c != "withdraw"]
+    return f"waiting for: {', '.join(waiting)}" if waiting else None
+
+
+def status_line(referral: Referral, today: date, council_name: str | None = None) -> str:
+    """e.g. ``arranging meeting — day 18 of 30, 12 days left (DL-03 2026-12-27) — next: …``.
+
+    A breach names each deadline breached, its rule, who had to meet it (the council by name)
+    and since when; ``next:`` says what falls due next and for whom, or which commands the
+    case waits for when no deadline runs."""
     status = referral.status.value.replace("_", " ")
     parts = [status]
     arrange = referral.deadlines.get("mediation_must_be_arranged_by")
@@ -64,11 +135,11 @@ def status_line(referral: Referral, today: date) -> str:
     if referral.agreement is not None and referral.status is Status.TRACKING_ACTIONS:
         done = sum(1 for a in referral.agreement.actions if a.completed_on)
         parts.append(f"actions {done}/{len(referral.agreement.actions)} done")
-    upcoming = next_due(referral)
-    if upcoming is not None and referral.status is not Status.CLOSED:
-        parts.append(f"next: {upcoming[0]} {upcoming[1]}")
     if any_breach(referral):
-        parts.append("BREACHED")
+        parts.append(_breach_text(referral, council_name))
+    step = _next_step(referral, today, council_name)
+    if step is not None:
+        parts.append(step)
     if referral.delivery_failed:
         parts.append("DELIVERY FAILED")
     if referral.status is Status.CLOSED and referral.outcome is not None:

@@ -515,10 +515,9 @@ def open_referral(
                     code="late_contact",
                     message=(
                         f"The mediation adviser was contacted on {received_on.isoformat()}, "
-                        f"after {contact_by.isoformat()} (2 months from the decision, DL-01). "
+                        f"after {contact_by.isoformat()} (2 months from the decision). "
                         "The referral goes ahead and a certificate can still be issued, but an "
-                        "appeal may need to ask the Tribunal for an extension of time "
-                        "(RULES.md A6)."
+                        "appeal may need to ask the Tribunal for an extension of time."
                     ),
                 )
             )

@@ -261,5 +261,6 @@ async def test_referrals_are_findable_in_visibility_by_status_and_council(stack:
     assert found == [f"referral-{rid}"]
     handle = stack.temporal.get_workflow_handle(f"referral-{rid}")
     description = await handle.describe()
-    assert await description.static_summary() == f"Mediation referral {rid[:8]} · E10000015"
+    summary = f"Mediation referral {rid[:8]} · Hertfordshire County Council (E10000015)"
+    assert await description.static_summary() == summary
     assert CHILD_NAME not in str(description.raw_description)

@@ -29,7 +29,7 @@ from workflows.referral import ReferralWorkflow
 
 CREATE = TypeAdapter(ReferralCreate)
 # Bump the folder when the workflow changes, so every earlier version keeps replaying.
-HISTORIES = Path(__file__).parent / "histories" / "v4"
+HISTORIES = Path(__file__).parent / "histories" / "v6"
 COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
 
 
@@ -73,6 +73,7 @@ class Harness:
             actor="test",
             request_hash="h",
             policy=policy or tr.Policy(),
+            local_authority_name="Hertfordshire County Council",
         )
         handle = await self.client.start_workflow(
             ReferralWorkflow.run,

@@ -39,4 +39,8 @@ sa NextDeadlineName Keyword
 sa CertificateIssued Bool
 sa DeadlineBreached Bool
 sa DeliveryFailed Bool
+sa LocalAuthorityName Keyword
+sa BreachedDeadlines KeywordList
+sa LatestBreach Datetime
+sa ExternalReference Keyword
 echo "namespace $TEMPORAL_NAMESPACE ready"
