@@ -34,8 +34,9 @@ from models.correlation import council_reference, subject_for
 from models.db import dialect_of, insert_stmt
 from models.delivery import TransientFailure
 from models.document_refs import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
-from models.document_tables import DocumentRow
+from models.document_tables import DocumentCopyRow, DocumentRow
 from models.documents import (
+    FAMILY,
     DocumentUnavailable,
     RenderedDocument,
     clock_time,
@@ -87,6 +88,7 @@ class DocumentActivities:
             mediator_email = await self._mediator_email(case.referral, document)
         for recipient in dict.fromkeys(req.recipients):
             target = reach(case.referral, recipient, mediator_email)
+            content = await self._copy(case, req, document, recipient)
             try:
                 outcomes.append(
                     await self._dispatcher.email(
@@ -95,7 +97,7 @@ class DocumentActivities:
                         purpose="document",
                         recipient=recipient,
                         target=target,
-                        compose=self._composer(case, document, recipient),
+                        compose=self._composer(case, document, recipient, content),
                         document_number=document.number,
                     )
                 )
@@ -139,19 +141,7 @@ class DocumentActivities:
         """The stored document for ``req.number``: rendered and inserted the first time only."""
         existing = await self._stored(req.number)
         if existing is None:
-            try:
-                rendered = await asyncio.to_thread(
-                    render,
-                    req.kind,
-                    case.referral,
-                    req.number,
-                    case.letterhead,
-                    meeting_id=req.meeting_id,
-                )
-            except DocumentUnavailable as exc:
-                raise ApplicationError(
-                    str(exc), type="DocumentUnavailable", non_retryable=True
-                ) from exc
+            rendered = await _render(case, req, FAMILY)
             await self._store(case, req, rendered)
             existing = await self._stored(req.number)
             assert existing is not None
@@ -192,6 +182,35 @@ class DocumentActivities:
             await session.exec(stmt.on_conflict_do_nothing(index_elements=["number"]))
             await session.commit()
 
+    async def _copy(
+        self, case: Case, req: DocumentRequest, document: DocumentRow, recipient: str
+    ) -> bytes:
+        """The bytes ``recipient`` gets: the document of record for the family; for anyone
+        else their own copy (only what that reader needs), rendered and stored the first
+        time and reused by every retry."""
+        if recipient == FAMILY:
+            return document.content
+        async with self._sessionmaker() as session:
+            stored = await session.get(DocumentCopyRow, (document.number, recipient))
+        if stored is not None:
+            return stored.content
+        rendered = await _render(case, req, recipient)
+        values = {
+            "number": document.number,
+            "recipient": recipient,
+            "sha256": rendered.sha256,
+            "size": len(rendered.pdf),
+            "content": rendered.pdf,
+            "created_at": utcnow(),
+        }
+        async with self._sessionmaker() as session:
+            stmt = insert_stmt(self._dialect, table_of(DocumentCopyRow)).values(**values)
+            await session.exec(stmt.on_conflict_do_nothing(index_elements=["number", "recipient"]))
+            await session.commit()
+            stored = await session.get(DocumentCopyRow, (document.number, recipient))
+            assert stored is not None
+            return stored.content
+
     async def _mediator_email(self, referral: Referral, document: DocumentRow) -> str | None:
         meeting = next((m for m in referral.meetings if m.id == document.meeting_id), None)
         meeting = meeting or referral.current_meeting or referral.held_meeting
@@ -202,11 +221,11 @@ class DocumentActivities:
     # ------------------------------------------------------------------ the email
 
     def _composer(
-        self, case: Case, document: DocumentRow, recipient: str
+        self, case: Case, document: DocumentRow, recipient: str, content: bytes
     ) -> Callable[[str, datetime], OutgoingMail]:
         def compose(address: str, when: datetime) -> OutgoingMail:
             subject, body = document_email(case, document, recipient, self._config.base_url)
-            attachments = [Attachment(document.filename, PDF, document.content)]
+            attachments = [Attachment(document.filename, PDF, content)]
             if document.calendar is not None:
                 attachments.append(
                     Attachment(
@@ -229,6 +248,23 @@ class DocumentActivities:
             )
 
         return compose
+
+
+async def _render(case: Case, req: DocumentRequest, reader: str) -> RenderedDocument:
+    """The document as ``reader`` gets it (off the event loop); nothing to render under this
+    number is a permanent failure."""
+    try:
+        return await asyncio.to_thread(
+            render,
+            req.kind,
+            case.referral,
+            req.number,
+            case.letterhead,
+            meeting_id=req.meeting_id,
+            reader=reader,
+        )
+    except DocumentUnavailable as exc:
+        raise ApplicationError(str(exc), type="DocumentUnavailable", non_retryable=True) from exc
 
 
 def _kind(document: DocumentRow) -> DocumentKind:

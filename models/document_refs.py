@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
 from typing import Final, Literal
 
 DocumentKind = Literal["certificate", "agreement", "invitation"]
@@ -41,7 +42,15 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_SEPARATORS: Final = re.compile(r"[\s\-\u2010-\u2015]+")
+
+
 def normalise_number(number: str) -> str:
+    """A number as people type it — any case, with or without dashes or spaces
+    (``mc 1a2b 3c4d-5e6f7a8b``) — in its printed form (``MC-1A2B-3C4D-5E6F-7A8B``)."""
+    bare = _SEPARATORS.sub("", number).upper()
+    if len(bare) == 18 and bare[:2] in KIND_OF_PREFIX:
+        return "-".join([bare[:2], bare[2:6], bare[6:10], bare[10:14], bare[14:]])
     return number.strip().upper()
 
 
@@ -59,3 +68,25 @@ def document_url(base_url: str, number: str) -> str:
 
 def verify_url(base_url: str, number: str) -> str:
     return f"{document_url(base_url, number)}/verify"
+
+
+MONTHS: Final = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def long_date(d: date) -> str:
+    """GOV.UK style, locale-free: 'Thursday 5 March 2026'."""
+    return f"{DAYS[d.weekday()]} {d.day} {MONTHS[d.month - 1]} {d.year}"

@@ -30,21 +30,28 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
 from models.document_refs import (
+    DAYS,
+    MONTHS,
     PREFIX,
     DocumentKind,
     sha256_hex,
     verify_url,
 )
+from models.document_refs import long_date as long_date  # documents' date style, re-exported
 from models.domain.clock import LONDON, start_of_london_day
 from models.domain.referral import (
+    ActionKind,
+    AgreedAction,
     Agreement,
     Certificate,
     CertificateKind,
     DecisionType,
     DisagreementResolutionReferralCreate,
+    DisagreementType,
     MediationReferralCreate,
     Meeting,
     Referral,
@@ -97,30 +104,8 @@ class RenderedDocument:
 # --------------------------------------------------------------------------- helpers
 
 
-_MONTHS: Final = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-_DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-def long_date(d: date) -> str:
-    """GOV.UK style, locale-free: 'Thursday 5 March 2026'."""
-    return f"{_DAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]} {d.year}"
-
-
 def short_date(d: date) -> str:
-    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+    return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
 def clock_time(instant: datetime) -> str:
@@ -172,6 +157,79 @@ def party_label(referral: Referral, party_id: str) -> str:
     return f"{party.organisation} ({party.contact.name}{role})"
 
 
+FAMILY: Final = "family"
+MEDIATOR: Final = "mediator"
+SUPPORTER: Final = "supporter"
+
+DISAGREEMENTS: Final[dict[DisagreementType, str]] = {
+    DisagreementType.SEN_PROVISION: "about the special educational provision being made",
+    DisagreementType.CARRYING_OUT_DUTIES: "about how the council or school is carrying out its "
+    "duties",
+    DisagreementType.HEALTH_OR_SOCIAL_CARE: "about health or social care provision",
+}
+
+#: What set an agreed action's due date, in words (the law's time limits, RULES.md §3.3).
+ACTION_RULES: Final[dict[ActionKind, str]] = {
+    ActionKind.NON_APPEALABLE: "2 weeks from the agreement, the legal time limit for actions "
+    "that cannot be appealed",
+    ActionKind.ICB_NOTIFY_LA: "1 week from the agreement, the legal time limit for the health "
+    "body to tell the council",
+    ActionKind.CEASE_PLAN: "the legal time limit: straight away",
+    ActionKind.ASSESS_NOTIFY: "2 weeks from the agreement, the legal time limit to tell the "
+    "family an assessment will be carried out",
+    ActionKind.ASSESS_NOT_NECESSARY: "10 weeks from the agreement, the legal time limit to say "
+    "a plan is not needed",
+    ActionKind.ASSESS_FINAL_PLAN: "14 weeks from the agreement, the legal time limit for the "
+    "final plan",
+    ActionKind.MAKE_PLAN_DRAFT: "5 weeks from the agreement, the legal time limit for the draft "
+    "plan",
+    ActionKind.MAKE_PLAN_FINAL: "11 weeks from the agreement, the legal time limit for the final "
+    "plan",
+    ActionKind.RECONSIDER: "2 weeks from the agreement, the legal time limit to reconsider",
+    ActionKind.AMEND_PLAN: "5 weeks from the agreement, the legal time limit to amend the plan",
+    ActionKind.AMEND_SCHOOL: "2 weeks from the agreement, the legal time limit to change the "
+    "school named in the plan",
+    ActionKind.CONTINUE_TO_MAINTAIN: "the legal time limit: straight away",
+    ActionKind.AGREED_DATE: "the date everyone agreed",
+}
+
+
+def reader_label(referral: Referral, reader: str, meeting: Meeting | None = None) -> str:
+    """Who a copy is addressed to, in words."""
+    if reader == MEDIATOR and meeting is not None:
+        return f"{meeting.mediator.name}, the mediator"
+    supporter = referral.request.supporter
+    if reader == SUPPORTER and supporter is not None:
+        return f"{supporter.name}, the family's supporter"
+    return party_label(referral, reader)
+
+
+def due_text(action: AgreedAction) -> str:
+    """'Saturday 4 April 2026 (a weekend day: set by …)' when the limit ends on a weekend."""
+    if action.due_on is None:
+        return "no date set"
+    text = long_date(action.due_on)
+    if action.due_on.weekday() >= 5:
+        text += (
+            f" (a {DAYS[action.due_on.weekday()]}: set by {ACTION_RULES[action.kind]}, which "
+            "counts every day, weekends included)"
+        )
+    return text
+
+
+def duration_text(minutes: int) -> str:
+    """'1 hour', '2 and a half hours', '1 hour and 45 minutes'."""
+    hours, rest = divmod(minutes, 60)
+    if rest == 30 and hours:
+        return f"{hours} and a half hours"
+    parts = []
+    if hours:
+        parts.append(f"{hours} hour" + ("s" if hours != 1 else ""))
+    if rest:
+        parts.append(f"{rest} minutes")
+    return " and ".join(parts)
+
+
 # --------------------------------------------------------------------------- PDF building
 
 _FONT_LOCK = threading.Lock()
@@ -207,20 +265,18 @@ def _styles() -> _Styles:
     body = ParagraphStyle(
         "body",
         fontName=regular,
-        fontSize=12,
-        leading=16,
-        spaceAfter=4,
+        fontSize=11,
+        leading=14,
+        spaceAfter=3,
         alignment=TA_LEFT,
         textColor=colors.black,
     )
     return _Styles(
         title=ParagraphStyle("title", parent=body, fontName=bold, fontSize=20, leading=26),
         subtitle=ParagraphStyle("subtitle", parent=body, fontName=bold, fontSize=13, leading=18),
-        h2=ParagraphStyle(
-            "h2", parent=body, fontName=bold, fontSize=15, leading=20, spaceBefore=10
-        ),
+        h2=ParagraphStyle("h2", parent=body, fontName=bold, fontSize=13, leading=17, spaceBefore=5),
         body=body,
-        small=ParagraphStyle("small", parent=body, fontSize=10.5, leading=15),
+        small=ParagraphStyle("small", parent=body, fontSize=10.5, leading=14),
     )
 
 
@@ -228,6 +284,29 @@ class _Heading(Paragraph):
     """A heading: also an outline entry (bookmark) in the PDF."""
 
     outline_level = 0
+
+
+class _NumberedCanvas(Canvas):
+    """Writes "Page N of M" at the foot of every page (the count known once all are laid out)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # ReportLab hook name
+        self._pages.append(dict(self.__dict__))
+        self._startPage()  # type: ignore[attr-defined]  # ReportLab's own page reset
+
+    def save(self) -> None:
+        total = len(self._pages)
+        regular, _bold = _fonts()
+        for number, state in enumerate(self._pages, start=1):
+            self.__dict__.update(state)
+            self.setFont(regular, 9.5)
+            self.setFillColor(colors.black)
+            self.drawRightString(A4[0] - 20 * mm, 11 * mm, f"Page {number} of {total}")
+            super().showPage()
+        super().save()
 
 
 class _Doc(SimpleDocTemplate):
@@ -260,9 +339,12 @@ class _Builder:
         self.s = _styles()
         self.story: list[Flowable] = []
 
-    def title(self, text: str, subtitle: str) -> None:
+    def title(self, text: str, subtitle: str, copy_for: str | None = None) -> None:
         heading = _Heading(_text(text), self.s.title)
-        self.story += [heading, Paragraph(_text(subtitle), self.s.subtitle), Spacer(1, 4 * mm)]
+        self.story += [heading, Paragraph(_text(subtitle), self.s.subtitle)]
+        if copy_for:
+            self.story.append(Paragraph(f"<b>Copy for:</b> {_text(copy_for)}", self.s.body))
+        self.story.append(Spacer(1, 3 * mm))
 
     def heading(self, text: str) -> None:
         heading = _Heading(_text(text), self.s.h2)
@@ -274,6 +356,11 @@ class _Builder:
 
     def field(self, label: str, value: str) -> None:
         self.story.append(Paragraph(f"<b>{_text(label)}:</b> {_text(value)}", self.s.body))
+
+    def fields(self, pairs: Sequence[tuple[str, str | None]]) -> None:
+        """Several short label/value pairs in one paragraph (those with a value)."""
+        text = " · ".join(f"<b>{_text(k)}:</b> {_text(v)}" for k, v in pairs if v)
+        self.story.append(Paragraph(text, self.s.body))
 
     def items(self, lines: Sequence[str]) -> None:
         for n, line in enumerate(lines, start=1):
@@ -299,8 +386,8 @@ class _Builder:
             pagesize=A4,
             leftMargin=20 * mm,
             rightMargin=20 * mm,
-            topMargin=20 * mm,
-            bottomMargin=20 * mm,
+            topMargin=18 * mm,
+            bottomMargin=18 * mm,
             title=title,
             author=issuer.name,
             subject=subject,
@@ -313,29 +400,39 @@ class _Builder:
             pageCompression=1,
             initialFontName=regular,
         )
-        doc.build(self.story, onFirstPage=doc.stamp, onLaterPages=doc.stamp)
+        doc.build(
+            self.story,
+            onFirstPage=doc.stamp,
+            onLaterPages=doc.stamp,
+            canvasmaker=_NumberedCanvas,
+        )
         return buffer.getvalue()
 
 
 def _contact(b: _Builder, issuer: Issuer, *, number: str, letterhead: Letterhead) -> None:
+    """The closing block, kept on one page (never a last page holding only its tail)."""
+    start = len(b.story)
     b.heading("Check this document")
-    b.para("Anyone can check that this document is genuine at:")
-    b.para(verify_url(letterhead.base_url, number))
-    b.para("The check shows only the type of document and its date, never personal details.")
+    b.para(
+        "Anyone can check that this document is genuine at "
+        f"{verify_url(letterhead.base_url, number)}. The check shows only the type of "
+        "document and its date, never personal details."
+    )
     b.heading(f"Contact {issuer.name}")
-    if issuer.phone:
-        b.field("Phone", issuer.phone)
-    if issuer.email:
-        b.field("Email", issuer.email)
-    if issuer.website:
-        b.field("Website", issuer.website)
-    if issuer.address:
-        b.field("Address", issuer.address)
-    b.field("Opening hours", issuer.office_hours)
+    b.fields(
+        [
+            ("Phone", issuer.phone),
+            ("Email", issuer.email),
+            ("Website", issuer.website),
+            ("Address", issuer.address),
+            ("Opening hours", issuer.office_hours),
+        ]
+    )
     b.para(
         "If you need this document in another format, such as large print, easy read, audio "
         "or another language, or you need any other reasonable adjustment, contact us."
     )
+    b.story[start:] = [KeepTogether(b.story[start:])]
 
 
 # --------------------------------------------------------------------------- certificate
@@ -348,20 +445,33 @@ def _find_certificate(referral: Referral, number: str) -> Certificate:
     raise DocumentUnavailable(f"referral {referral.id} has no certificate {number}")
 
 
-def render_certificate(referral: Referral, number: str, letterhead: Letterhead) -> RenderedDocument:
+def render_certificate(
+    referral: Referral, number: str, letterhead: Letterhead, reader: str = FAMILY
+) -> RenderedDocument:
+    """The family's certificate, or a copy for ``reader`` (the council), in the third person."""
     certificate = _find_certificate(referral, number)
     request = referral.request
     if not isinstance(request, MediationReferralCreate):
         raise DocumentUnavailable("certificates are issued for mediation referrals only")
     issuer = letterhead.issuer
     referrer = request.referrer
+    yours = reader == FAMILY
     b = _Builder()
-    b.title("Mediation certificate", f"Certificate number {number}")
+    b.title(
+        "Mediation certificate",
+        f"Certificate number {number}",
+        None if yours else reader_label(referral, reader),
+    )
     b.para(
         "This certificate confirms that the person named below has met the requirement to "
         "consider mediation before appealing to the First-tier Tribunal (Special Educational "
         "Needs and Disability), under section 55 of the Children and Families Act 2014. "
-        "Keep it: you need it to register an appeal."
+        + (
+            "Keep it: you need it to register an appeal."
+            if yours
+            else "This is a copy for your records: the family needs the certificate to "
+            "register an appeal."
+        )
     )
 
     b.heading("Who this certificate is for")
@@ -372,7 +482,7 @@ def render_certificate(referral: Referral, number: str, letterhead: Letterhead) 
         b.field("Young person", request.child.name)
     b.field("Date of birth", short_date(request.child.date_of_birth))
 
-    b.heading("The decision you disagree with")
+    b.heading("The decision you disagree with" if yours else "The decision disputed")
     b.field("Council", letterhead.council_name)
     b.field("Decision", f"The council decided {DECISIONS[request.decision.type]}")
     b.field("Date of the decision letter", long_date(request.decision.letter_date))
@@ -385,36 +495,39 @@ def render_certificate(referral: Referral, number: str, letterhead: Letterhead) 
         )
 
     b.heading("Why this certificate was issued")
-    b.field("Type of certificate", CERTIFICATE_KINDS[certificate.kind])
+    kind_text = CERTIFICATE_KINDS[certificate.kind]
+    b.field("Type of certificate", kind_text if yours else kind_text.replace("You", "The family"))
+    you, your = ("you", "your") if yours else ("the family", "their")
     if certificate.kind is CertificateKind.DECLINED_MEDIATION:
         told = referral.declined_on or certificate.issued_on
         b.para(
-            "You spoke to a mediation adviser about mediation and then told us on "
-            f"{long_date(told)} that you do not want to go to mediation. You can still appeal."
+            f"{you.capitalize()} spoke to a mediation adviser about mediation and then told us "
+            f"on {long_date(told)} that {'you do' if yours else 'they do'} not want to go to "
+            f"mediation. {you.capitalize()} can still appeal."
         )
     elif certificate.kind is CertificateKind.AFTER_MEDIATION:
         held = referral.held_meeting
         held_on = held.held_on if held and held.held_on else None
         when = f" on {long_date(held_on)}" if held_on else ""
         b.para(
-            f"Mediation took place{when}. Not every issue was resolved, so you can appeal to "
+            f"Mediation took place{when}. Not every issue was resolved, so {you} can appeal to "
             "the Tribunal about the issues that are still unresolved."
         )
     else:
         requested = referral.mediation_requested_on
         since = f" after the council was told on {long_date(requested)}" if requested else ""
         b.para(
-            f"You asked for mediation, but no mediation meeting was held within 30 days{since}. "
-            "This certificate counts for your appeal. A mediation meeting can still take place "
-            "later if everyone agrees."
+            f"{you.capitalize()} asked for mediation, but no mediation meeting was held within "
+            f"30 days{since}. This certificate counts for {your} appeal. A mediation meeting "
+            "can still take place later if everyone agrees."
         )
     b.field("Date of issue", long_date(certificate.issued_on))
     b.field("Issued by", f"{issuer.name}, the independent mediation service")
 
-    b.heading("Your appeal deadline")
+    b.heading("Your appeal deadline" if yours else "The appeal deadline")
     if certificate.appeal_deadline is not None:
         b.para(
-            "If you want to appeal, the Tribunal must receive your appeal by 5pm on "
+            f"If {you} want to appeal, the Tribunal must receive {your} appeal by 5pm on "
             f"{long_date(certificate.appeal_deadline)}."
         )
         b.para(
@@ -424,7 +537,7 @@ def render_certificate(referral: Referral, number: str, letterhead: Letterhead) 
             small=True,
         )
     else:
-        b.para("Contact us or the Tribunal to check the date by which your appeal must be made.")
+        b.para(f"Contact us or the Tribunal to check the date by which {your} appeal must be made.")
     if certificate.section_i_note:
         b.field("Section I (the school or placement)", certificate.section_i_note)
 
@@ -458,13 +571,30 @@ def _agreement(referral: Referral) -> Agreement:
     return referral.agreement
 
 
-def render_agreement(referral: Referral, number: str, letterhead: Letterhead) -> RenderedDocument:
+def _decision_disputed(referral: Referral, council: str) -> str:
+    request = referral.request
+    if isinstance(request, MediationReferralCreate):
+        return (
+            f"{council} decided {DECISIONS[request.decision.type]} (decision letter dated "
+            f"{long_date(request.decision.letter_date)})"
+        )
+    return f"A disagreement {DISAGREEMENTS[request.disagreement_type]}"
+
+
+def render_agreement(
+    referral: Referral, number: str, letterhead: Letterhead, reader: str = FAMILY
+) -> RenderedDocument:
+    """The agreement; the child is named only in the copies of the family and the signatories."""
     agreement = _agreement(referral)
     issuer = letterhead.issuer
     issued_on = agreement.signed_on or agreement.recorded_on
     route = _route_name(referral)
     b = _Builder()
-    b.title(f"Signed {route} agreement", f"Agreement number {number}")
+    b.title(
+        f"Signed {route} agreement",
+        f"Agreement number {number}",
+        None if reader == FAMILY else reader_label(referral, reader),
+    )
     b.para(
         f"This is the written agreement reached at {route}. Everyone who took part gets a copy. "
         "What was said at the meeting stays confidential: this document records only what was "
@@ -478,6 +608,12 @@ def render_agreement(referral: Referral, number: str, letterhead: Letterhead) ->
         b.field("Meeting held on", long_date(held.held_on))
     b.field("Agreement signed on", long_date(issued_on))
     b.field("Council", letterhead.council_name)
+    b.field("Decision disputed", _decision_disputed(referral, letterhead.council_name))
+    if reader == FAMILY or reader in agreement.signatories:
+        request = referral.request
+        young = request.referrer.role is not ReferrerRole.PARENT
+        b.field("Young person" if young else "Child", request.child.name)
+    b.field("Referral", referral.id)
 
     if agreement.settled_issues:
         b.heading("What was agreed")
@@ -486,12 +622,11 @@ def render_agreement(referral: Referral, number: str, letterhead: Letterhead) ->
     b.heading("Actions and who will do them")
     if agreement.actions:
         for n, action in enumerate(agreement.actions, start=1):
-            due = long_date(action.due_on) if action.due_on else "no date set"
             b.block(
                 [
                     (f"Action {n}", action.description),
                     ("Who will do it", party_label(referral, action.owner)),
-                    ("Due by", due),
+                    ("Due by", due_text(action)),
                 ]
             )
         b.para(
@@ -554,8 +689,15 @@ def _where(meeting: Meeting) -> tuple[str, str | None]:
 
 
 def render_invitation(
-    referral: Referral, number: str, meeting_id: str | None, letterhead: Letterhead
+    referral: Referral,
+    number: str,
+    meeting_id: str | None,
+    letterhead: Letterhead,
+    reader: str = FAMILY,
 ) -> RenderedDocument:
+    """The invitation as ``reader`` gets it. The family's copy and the mediator's carry the
+    family's reasonable adjustments, interpreter and supporter; everyone else's carries only
+    what they need to attend, addressed to them."""
     meeting = _meeting(referral, meeting_id)
     request = referral.request
     issuer = letterhead.issuer
@@ -563,17 +705,33 @@ def render_invitation(
     starts = meeting.starts_at.astimezone(LONDON)
     ends = meeting.ends_at.astimezone(LONDON)
     where, link = _where(meeting)
+    family = reader == FAMILY
+    private = reader in (FAMILY, MEDIATOR)
     b = _Builder()
-    b.title(f"Invitation to a {route} meeting", f"Invitation number {number}")
-    b.para(
-        f"You are invited to a {route} meeting. The meeting is run by an independent mediator "
-        "who is trained in special educational needs and disability (SEND) and has no "
-        "connection to the council or to schools. It is free and confidential."
+    b.title(
+        f"Invitation to a {route} meeting",
+        f"Invitation number {number}",
+        None if family else reader_label(referral, reader, meeting),
     )
+    independent = (
+        "The meeting is run by an independent mediator who is trained in special educational "
+        "needs and disability (SEND) and has no connection to the council or to schools. It is "
+        "free and confidential."
+    )
+    if family:
+        b.para(f"You are invited to a {route} meeting. {independent}")
+    elif reader == MEDIATOR:
+        b.para(f"You are booked as the mediator for this {route} meeting.")
+    elif reader == SUPPORTER:
+        b.para(f"The family has asked you to support them at this {route} meeting. {independent}")
+    else:
+        b.para(f"You are invited to a {route} meeting with the family. {independent}")
+        b.field("What it is about", _decision_disputed(referral, letterhead.council_name))
     b.heading("When")
     b.field("Date", long_date(starts.date()))
     b.field("Time", f"{clock_time(starts)} to {clock_time(ends)} (UK time)")
-    b.para("Meetings usually last 2 to 3 hours.", small=True)
+    minutes = int((meeting.ends_at - meeting.starts_at).total_seconds() // 60)
+    b.para(f"The meeting is booked for {duration_text(minutes)}.", small=True)
 
     b.heading("Where")
     b.field("Place", where)
@@ -584,36 +742,57 @@ def render_invitation(
 
     b.heading("Who will be there")
     people = [f"{meeting.mediator.name}, the mediator"]
-    people.append(party_label(referral, "family"))
+    people.append(f"{party_label(referral, FAMILY)}, the family")
+    if request.supporter is not None:
+        supporter = request.supporter
+        people.append(
+            f"{supporter.name} ({supporter.relationship}), supporting the family"
+            if private or reader == SUPPORTER
+            else "someone supporting the family"
+        )
     people += [party_label(referral, pid) for pid in meeting.attendees]
     b.items(people)
     if isinstance(request, MediationReferralCreate):
         b.para("The council must send someone who can make decisions about the issues.", small=True)
 
-    b.heading("Your supporter")
-    if request.supporter is not None:
-        b.field("Supporter", f"{request.supporter.name} ({request.supporter.relationship})")
-    else:
-        b.para(
-            "You can bring someone to support you, such as a friend, a family member or an "
-            "advocate. Please tell us who is coming."
-        )
-
-    b.heading("Reasonable adjustments")
+    if family:
+        b.heading("Your supporter")
+        if request.supporter is None:
+            b.para(
+                "You can bring someone to support you, such as a friend, a family member or an "
+                "advocate. Please tell us who is coming."
+            )
+        else:
+            b.para("Your supporter is named above. Tell us if that changes.")
     preferences = request.preferences
-    if preferences.reasonable_adjustments:
-        b.field("What we have arranged", preferences.reasonable_adjustments)
+    if private:
+        b.heading("Reasonable adjustments" if family else "Arrangements for the family")
+        if preferences.reasonable_adjustments:
+            b.field("What we have arranged", preferences.reasonable_adjustments)
+        elif family:
+            b.para(
+                "Tell us if you need anything to take part fully, such as breaks or step-free "
+                "access."
+            )
+        else:
+            b.para("The family has asked for no reasonable adjustments.")
+        if preferences.interpreter_language:
+            b.field("Interpreter", preferences.interpreter_language)
     else:
+        b.heading("Taking part")
         b.para(
-            "Tell us if you need anything to take part fully, such as breaks or step-free access."
+            f"Tell {issuer.name} if you need anything to take part fully, such as breaks or "
+            "step-free access."
         )
-    if preferences.interpreter_language:
-        b.field("Interpreter", preferences.interpreter_language)
 
     b.heading("Notice")
     b.field("Invitation sent on", long_date(meeting.notice_given_on))
     if meeting.short_notice_consented:
-        b.para("You agreed to less than 5 working days' notice of this meeting.")
+        b.para(
+            "You agreed to less than 5 working days' notice of this meeting."
+            if family
+            else "The family agreed to less than 5 working days' notice of this meeting."
+        )
     b.para(
         "A calendar file is attached to the email with this invitation. If you cannot come, "
         "contact us as soon as you can."
@@ -732,12 +911,15 @@ def render(
     letterhead: Letterhead,
     *,
     meeting_id: str | None = None,
+    reader: str = FAMILY,
 ) -> RenderedDocument:
-    """Render the document ``number`` of ``kind`` from the referral as projected."""
+    """Render the document ``number`` of ``kind`` from the referral as projected, as
+    ``reader`` (``family``, ``mediator``, ``supporter`` or a party id) gets it: the family's
+    copy is the document of record."""
     if not number.startswith(f"{PREFIX[kind]}-"):
         raise DocumentUnavailable(f"{number} is not a {kind} number ({PREFIX[kind]}-…)")
     if kind == "certificate":
-        return render_certificate(referral, number, letterhead)
+        return render_certificate(referral, number, letterhead, reader)
     if kind == "agreement":
-        return render_agreement(referral, number, letterhead)
-    return render_invitation(referral, number, meeting_id, letterhead)
+        return render_agreement(referral, number, letterhead, reader)
+    return render_invitation(referral, number, meeting_id, letterhead, reader)

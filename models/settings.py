@@ -7,15 +7,30 @@ explicit values.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 PLACEHOLDER_MARKERS = ("placeholder", "changeme", "change-me", "dev-insecure")
+
+
+def public_https_url(url: str) -> bool:
+    """An ``https`` URL with a host that is not this machine (localhost, loopback, 0.0.0.0)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme != "https" or not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_unspecified)
 
 
 class Settings(BaseSettings):
@@ -228,6 +243,17 @@ class Settings(BaseSettings):
                 raise ValueError("the public development codec key is refused in production")
             if self.codec_trust_ui_origin:
                 raise ValueError("codec_trust_ui_origin is for development only")
+        return self
+
+    @model_validator(mode="after")
+    def _public_links_reachable(self) -> Settings:
+        """Production: every link in documents, emails and webhooks must reach the API from
+        outside, over TLS."""
+        if self.environment == "production" and not public_https_url(self.public_base_url):
+            raise ValueError(
+                "public_base_url must be the https URL people reach the API at in production "
+                "(not http, not localhost or a loopback address)"
+            )
         return self
 
     @model_validator(mode="after")

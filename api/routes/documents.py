@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
@@ -21,6 +21,7 @@ from api.auth import allowed_local_authorities
 from api.deps import SettingsDep
 from api.errors import Problem
 from api.routes.referrals import ReferralId
+from api.verification_page import verification_page, wants_html
 from models.document_refs import (
     ICS,
     document_url,
@@ -29,7 +30,7 @@ from models.document_refs import (
     title_of,
     verify_url,
 )
-from models.document_tables import DeliveryRow, DocumentRow
+from models.document_tables import DeliveryRow, DocumentCopyRow, DocumentRow
 from models.tables import ReferralRow
 
 router = APIRouter(tags=["documents"])
@@ -107,7 +108,13 @@ class Verification(Read):
     issuer: str | None = None
     sha256: str | None = Field(default=None, description="SHA-256 of the genuine file (hex).")
     sha256_matches: bool | None = Field(
-        default=None, description="Given ?sha256=: whether the file checked is the genuine one."
+        default=None,
+        description="Given ?sha256=: whether the file checked is the genuine one (any "
+        "recipient's copy of it).",
+    )
+    appeal_deadline: date | None = Field(
+        default=None,
+        description="Certificates: the last day (5pm) for the Tribunal to receive an appeal.",
     )
 
 
@@ -135,6 +142,30 @@ async def _document(request: Request, number: str) -> DocumentRow | None:
     async with request.state.sessionmaker() as session:
         row: DocumentRow | None = await session.get(DocumentRow, normalise_number(number))
         return row
+
+
+async def _digest_matches(request: Request, row: DocumentRow, sha256: str) -> bool:
+    """Whether ``sha256`` is the document of record's, or one recipient's copy's."""
+    if hmac.compare_digest(row.sha256, sha256):
+        return True
+    async with request.state.sessionmaker() as session:
+        copies = await session.exec(
+            select(DocumentCopyRow.sha256).where(col(DocumentCopyRow.number) == row.number)
+        )
+        return any(hmac.compare_digest(digest, sha256) for digest in copies.all())
+
+
+async def _appeal_deadline(request: Request, row: DocumentRow) -> date | None:
+    """A certificate's appeal deadline, from the referral as projected."""
+    if row.kind != "certificate":
+        return None
+    async with request.state.sessionmaker() as session:
+        referral = await session.get(ReferralRow, row.referral_id)
+    certificates = referral.snapshot.get("certificates", []) if referral else []
+    for certificate in certificates:
+        if certificate.get("number") == row.number and certificate.get("appeal_deadline"):
+            return date.fromisoformat(certificate["appeal_deadline"])
+    return None
 
 
 async def _readable(request: Request, number: str) -> DocumentRow:
@@ -303,7 +334,7 @@ async def verify_document(
 ) -> Any:
     row = await _document(request, number)
     shown = normalise_number(number)
-    headers = {"Cache-Control": "no-store"}
+    headers = {"Cache-Control": "no-store", "Vary": "Accept"}
     if row is None:
         body = Verification(number=shown, genuine=False)
     else:
@@ -316,9 +347,12 @@ async def verify_document(
             issuer=row.issuer,
             sha256=row.sha256,
             sha256_matches=(
-                hmac.compare_digest(row.sha256, sha256.lower()) if sha256 is not None else None
+                await _digest_matches(request, row, sha256.lower()) if sha256 is not None else None
             ),
+            appeal_deadline=await _appeal_deadline(request, row),
         )
     if row is None and sha256 is not None:
         body = body.model_copy(update={"sha256_matches": False})
+    if wants_html(request):
+        return HTMLResponse(verification_page(body), headers=headers)
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), headers=headers)

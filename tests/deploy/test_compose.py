@@ -220,6 +220,7 @@ def test_the_services_settings_load_in_production(clean_environment: pytest.Monk
         "SENDMED_DB_PASSWORD": "s3cret-db",
         "TEMPORAL_DB_PASSWORD": "x",
         "POSTGRES_PASSWORD": "y",
+        "PUBLIC_BASE_URL": "https://send-referrals.example.org",
     }
     secrets = env_file(COMPOSE_DIR / "sendmed.env.example")
     for name, value in {**secrets, **our_environment("worker", passwords)}.items():
@@ -234,6 +235,11 @@ def test_the_services_settings_load_in_production(clean_environment: pytest.Monk
     assert settings.worker_metrics_address == "0.0.0.0:9464"
     assert settings.ui_origins == ("http://localhost:8080", "http://127.0.0.1:8080")
     assert settings.migrate_on_start is False
+    assert settings.api_base_url == "https://send-referrals.example.org"
+    for local in ("http://localhost:8000", "https://localhost", "https://127.0.0.1:8000"):
+        clean_environment.setenv("SENDMED_PUBLIC_BASE_URL", local)
+        with pytest.raises(ValueError, match="public_base_url"):
+            Settings(_env_file=None)
 
 
 # --------------------------------------------------------------------------- Temporal
@@ -252,7 +258,9 @@ def test_the_ui_decodes_through_our_codec_endpoint() -> None:
     proxy = services()["proxy"]
     assert any(str(p).endswith(":8081") for p in proxy["ports"])
     assert "location /codec/" in (COMPOSE_DIR / "proxy" / "default.conf.template").read_text()
-    api_env = our_environment("api", {"SENDMED_DB_PASSWORD": "x"})
+    api_env = our_environment(
+        "api", {"SENDMED_DB_PASSWORD": "x", "PUBLIC_BASE_URL": "https://send.example.org"}
+    )
     assert "http://localhost:8080" in json.loads(api_env["SENDMED_UI_ORIGIN"])
 
 

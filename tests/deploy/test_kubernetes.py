@@ -253,7 +253,9 @@ def test_the_migration_job_runs_the_migrations() -> None:
 
 def test_the_temporal_setup_registers_exactly_our_search_attributes() -> None:
     script = container(by_kind("Job")["sendmed-temporal-setup"])["args"][0]
-    pairs = dict(re.findall(r"\b([A-Z]\w+):(KeywordList|Keyword|Datetime|Bool|Int|Double|Text)\b", script))
+    pairs = dict(
+        re.findall(r"\b([A-Z]\w+):(KeywordList|Keyword|Datetime|Bool|Int|Double|Text)\b", script)
+    )
     assert pairs == search_attribute_types()
 
 

@@ -116,6 +116,7 @@ async def test_verify_is_public_and_says_nothing_personal(
         "issued_on": "2026-03-02",
         "issuer": "Kids SEND Mediation and Disagreement Resolution Service",
         "sha256": digest,
+        "appeal_deadline": body["appeal_deadline"],  # a date, nothing personal
     }
     assert CHILD_NAME not in genuine.text
     assert "Grace" not in genuine.text

@@ -143,7 +143,7 @@ def test_invitation_in_summer_time_shows_london_time_and_utc_in_the_calendar() -
     assert "we will send you the link before the meeting" in text
     assert "Morgan Mediator, the mediator" in text
     assert "Hertfordshire County Council (Sam Officer, SEN officer)" in text
-    assert "Supporter: Lin Friend (friend)" in text
+    assert "Lin Friend (friend), supporting the family" in text
     assert "What we have arranged: Step-free access" in text
     assert doc.calendar is not None
     assert b"DTSTART:20260615T093000Z\r\n" in doc.calendar

@@ -130,6 +130,11 @@ async def test_docs_page_csp_lets_swagger_ui_load_and_nothing_else(stack: Stack)
         ({"codec_keys": {"k": "G"}, "codec_active_key_id": "k"}, "codec key"),
         ({"codec_trust_ui_origin": True}, "development only"),
         ({"smtp_password": "changeme"}, "placeholder"),
+        ({"public_base_url": ""}, "public_base_url"),
+        ({"public_base_url": "http://send-referrals.example.org"}, "public_base_url"),
+        ({"public_base_url": "https://localhost:8000"}, "public_base_url"),
+        ({"public_base_url": "https://127.0.0.1"}, "public_base_url"),
+        ({"public_base_url": "https://[::1]:8000"}, "public_base_url"),
     ],
 )
 def test_production_refuses_placeholder_and_development_secrets(
@@ -139,6 +144,7 @@ def test_production_refuses_placeholder_and_development_secrets(
         "environment": "production",
         "smtp_host": "smtp.example.org",
         "codec_keys": {"2026": generate_key()},
+        "public_base_url": "https://send-referrals.example.org",
     }
     with pytest.raises(ValidationError, match=message) as error:
         Settings(_env_file=None, **{**base, **values})
@@ -150,6 +156,7 @@ def test_production_accepts_real_keys_and_never_trusts_the_ui_origin() -> None:
         _env_file=None,
         environment="production",
         smtp_host="smtp.example.org",
+        public_base_url="https://send-referrals.example.org",
         codec_keys={"2025": SecretStr(generate_key()), "2026": SecretStr(generate_key())},
         codec_active_key_id="2026",
     )
