@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from models.auth_tables import ErasureRow
-from models.document_tables import DocumentRow
+from models.document_tables import DocumentCopyRow, DocumentRow
 from models.domain.referral import Referral, Status
 from models.tables import IdempotencyRow, NotificationRow, ReferralRow, table_of
 
@@ -146,6 +146,9 @@ async def erase_documents(session: AsyncSession, referral_id: str) -> int:
         .where(documents.c.referral_id == referral_id)
         .values(content=b"", calendar=None)
     )
+    copies = table_of(DocumentCopyRow)  # each recipient's own copy: the same, dropped whole
+    numbers = select(documents.c.number).where(documents.c.referral_id == referral_id)
+    await session.exec(delete(copies).where(copies.c.number.in_(numbers)))
     return int(result.rowcount or 0)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import icalendar
@@ -196,3 +196,55 @@ def test_numbers_and_plain_dates() -> None:
     assert long_date(date(2027, 2, 1)) == "Monday 1 February 2027"
     assert clock_time(datetime(2026, 1, 5, 12, 0, tzinfo=LONDON)) == "midday"
     assert clock_time(datetime(2026, 1, 5, 14, 5, tzinfo=LONDON)) == "2:05pm"
+
+
+def test_agreement_shows_weekend_due_dates_with_their_rule_when_a_limit_ends_on_a_weekend() -> None:
+    # Signed Monday 16 March 2026: an assess_notify action is due 2 weeks later, Monday 30
+    # March; signed on Saturday 21 March it would be due Saturday 4 April.
+    referral = R.signed()
+    assert referral.agreement is not None
+    saturday = date(2026, 4, 4)
+    action = referral.agreement.actions[0].model_copy(update={"due_on": saturday})
+    agreement = referral.agreement.model_copy(
+        update={"actions": (action, *referral.agreement.actions[1:])}
+    )
+    referral = referral.model_copy(update={"agreement": agreement})
+    _reader, text = read(render("agreement", referral, "AG-0000-0000-0000-0009", LETTERHEAD).pdf)
+    text = flat(text)
+    assert (
+        "Due by: Saturday 4 April 2026 (a Saturday: set by 2 weeks from the agreement, the legal "
+        "time limit to tell the family an assessment will be carried out, which counts every "
+        "day, weekends included)"
+    ) in text
+    assert "Due by: Wednesday 1 April 2026" in text  # a weekday: no note
+    assert "Decision disputed: Hertfordshire County Council decided not to carry out" in text
+    assert f"Referral: {referral.id}" in text
+
+
+def test_invitation_states_the_booked_length_when_the_meeting_is_short() -> None:
+    referral = R.booked()
+    meeting = referral.meetings[-1]
+    short = meeting.model_copy(update={"ends_at": meeting.starts_at + timedelta(hours=1)})
+    referral = referral.model_copy(update={"meetings": (short,)})
+    doc = render("invitation", referral, "MI-0000-0000-0000-0009", LETTERHEAD, meeting_id=short.id)
+    _reader, text = read(doc.pdf)
+    assert "The meeting is booked for 1 hour." in flat(text)
+    assert "2 to 3 hours" not in flat(text)
+
+
+@pytest.mark.parametrize("reader", ["family", "la", "senco", "mediator", "supporter"])
+def test_every_copy_has_page_numbers_and_no_nearly_empty_page_when_rendered(reader: str) -> None:
+    for kind, referral, number, meeting in (
+        ("certificate", R.declined(), None, None),
+        ("invitation", R.booked(), "MI-0000-0000-0000-0010", "m"),
+        ("agreement", R.signed(), "AG-0000-0000-0000-0010", None),
+    ):
+        number = number or referral.certificates[0].number
+        meeting_id = referral.meetings[-1].id if meeting else None
+        doc = render(kind, referral, number, LETTERHEAD, meeting_id=meeting_id, reader=reader)
+        pdf, _text = read(doc.pdf)
+        texts = [page.extract_text() for page in pdf.pages]
+        for n, page_text in enumerate(texts, start=1):
+            assert f"Page {n} of {len(texts)}" in page_text, (kind, reader)
+        if len(texts) > 1:
+            assert len(texts[-1]) > 0.3 * len(texts[0]), (kind, reader, "nearly empty last page")

@@ -20,7 +20,7 @@ from activities.retention import (
 from api.schemas import referral_read
 from models import reports
 from models.auth_tables import ErasureRow
-from models.document_tables import DocumentRow
+from models.document_tables import DocumentCopyRow, DocumentRow
 from models.domain.referral import Referral, Status
 from models.tables import IdempotencyRow, NotificationRow, ReferralRow
 from tests.conftest import Database, Stack
@@ -104,9 +104,20 @@ async def add_outbox_document_and_idempotency(db: Database, referral: Referral) 
                 data={"family_name": "Grace Testparent"},
             )
         )
+        number = f"MC-{uuid.uuid4().hex[:19].upper()}"
+        session.add(
+            DocumentCopyRow(
+                number=number,
+                recipient="la",
+                sha256="1" * 64,
+                size=9,
+                content=CHILD_NAME.encode(),
+                created_at=now,
+            )
+        )
         session.add(
             DocumentRow(
-                number=f"MC-{uuid.uuid4().hex[:19].upper()}",
+                number=number,
                 referral_id=referral.id,
                 local_authority=referral.local_authority,
                 kind="certificate",
@@ -171,6 +182,7 @@ async def test_erasure_happens_once_after_the_retention_period(db: Database) -> 
         erasure = await session.get(ErasureRow, closed.id)
         notes = {n.referral_id: n for n in (await session.exec(select(NotificationRow))).all()}
         docs = {d.referral_id: d for d in (await session.exec(select(DocumentRow))).all()}
+        copies = {c.number for c in (await session.exec(select(DocumentCopyRow))).all()}
         paths = [r.path for r in (await session.exec(select(IdempotencyRow))).all()]
         after = await reports.summary(session, None, None, None)
     assert erased_row is not None
@@ -190,6 +202,7 @@ async def test_erasure_happens_once_after_the_retention_period(db: Database) -> 
     assert docs[closed.id].calendar is None
     assert docs[closed.id].sha256 == "0" * 64  # verification still works
     assert docs[still_open.id].content == CHILD_NAME.encode()
+    assert copies == {docs[still_open.id].number}  # recipients' copies go with the bytes
     assert paths == [f"/v1/referrals/{still_open.id}/withdraw"]
     assert set(erasure.cleared) == set(ERASERS)
     assert erasure.cleared["referral"] == 1
