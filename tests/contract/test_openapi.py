@@ -129,3 +129,16 @@ def test_every_request_body_has_an_example_valid_against_its_schema_when_publish
             assert not errors, f"{method} {path} example {name}: {errors}"
             checked += 1
     assert checked == sum(len(found) for found in EXAMPLES.values()), "every example is used"
+
+
+async def test_redoc_is_served_from_local_assets_when_opened_without_a_key(stack: Stack) -> None:
+    public = {"Authorization": ""}
+    page = await stack.http.get("/redoc", headers=public)
+    assert page.status_code == 200, page.text
+    assert "/docs/assets/redoc.standalone.js" in page.text
+    assert "http" not in page.text.split("<body>", 1)[1].split("spec-url", 1)[0]  # no CDN
+    assert "fonts.googleapis" not in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    asset = await stack.http.get("/docs/assets/redoc.standalone.js", headers=public)
+    assert asset.status_code == 200
+    assert asset.headers["content-type"].startswith("text/javascript")
