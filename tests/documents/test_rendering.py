@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import Destination, DictionaryObject
 
-from models.document_refs import kind_of
+from models.document_refs import DocumentKind, kind_of
 from models.documents import (
     DocumentUnavailable,
     Issuer,
@@ -22,6 +22,7 @@ from models.documents import (
     render,
 )
 from models.domain.clock import LONDON
+from models.domain.referral import Referral
 from tests.documents import referrals as R
 
 KIDS = Issuer(
@@ -234,11 +235,12 @@ def test_invitation_states_the_booked_length_when_the_meeting_is_short() -> None
 
 @pytest.mark.parametrize("reader", ["family", "la", "senco", "mediator", "supporter"])
 def test_every_copy_has_page_numbers_and_no_nearly_empty_page_when_rendered(reader: str) -> None:
-    for kind, referral, number, meeting in (
-        ("certificate", R.declined(), None, None),
-        ("invitation", R.booked(), "MI-0000-0000-0000-0010", "m"),
-        ("agreement", R.signed(), "AG-0000-0000-0000-0010", None),
-    ):
+    cases: list[tuple[DocumentKind, Referral, str | None, bool]] = [
+        ("certificate", R.declined(), None, False),
+        ("invitation", R.booked(), "MI-0000-0000-0000-0010", True),
+        ("agreement", R.signed(), "AG-0000-0000-0000-0010", False),
+    ]
+    for kind, referral, number, meeting in cases:
         number = number or referral.certificates[0].number
         meeting_id = referral.meetings[-1].id if meeting else None
         doc = render(kind, referral, number, LETTERHEAD, meeting_id=meeting_id, reader=reader)
