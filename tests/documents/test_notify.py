@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from tests.documents.conftest import (
     project,
     subscribe,
 )
-from tests.factories import CHILD_NAME, dr_body
+from tests.factories import CHILD_NAME, dr_body, mediation_body
 
 FAMILY = "grace.parent@example.org"
 TEMPLATES = (
@@ -238,3 +239,21 @@ async def test_outbox_only_without_a_mailer(db: Database) -> None:
     assert await acts.send_notification(request) == 1
     assert await acts.publish_events(PublishRequest(referral_id=referral.id, events=())) == 0
     assert await outbox(db, referral.id) == {"family": "queued"}
+
+
+INTERNAL = re.compile(r"RULES\.md|\bDL-\d|\b[AMW]\d{1,2}\b")
+
+
+def test_notices_and_notification_texts_name_no_internal_rule_when_shown_to_people() -> None:
+    # Received 4 months after the decision letter: the late-contact notice (RULES.md A6).
+    body = mediation_body(decision={"type": "refusal_to_assess", "letter_date": "2026-01-20"})
+    referral = R.opened(body, date(2026, 6, 1))
+    assert "late_contact" in {n.code for n in referral.notices}
+    texts = [n.message for n in referral.notices]
+    issuer = Issuer(name="Kids", phone="0123", email="k@example.org")
+    data = {"respond_by": "2026-06-15", "arrange_by": "2026-07-01", "due_on": "2026-07-01"}
+    for template in (*TEMPLATES, "anything-else"):
+        for recipient in ("family", "la"):
+            texts += notification_text(template, data, "r-late", issuer, recipient)
+    found = [t for t in texts if INTERNAL.search(t)]
+    assert not found, found

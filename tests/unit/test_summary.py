@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
+from datetime import date
 
-from activities.notify import notification_text
-from models.documents import Issuer
 from models.domain import transitions as tr
 from models.domain.referral import Route, Status
 from models.domain.summary import next_due, status_line
-from tests.factories import CHILD_NAME, mediation_body
-from tests.unit.test_transitions import CAL, CREATE, TODAY, apply, ctx, opened, reach
+from tests.factories import CHILD_NAME
+from tests.unit.test_transitions import CAL, TODAY, apply, opened, reach
 
 TEMPLATES = (
     "dr_consent_request",
@@ -63,31 +60,6 @@ def test_next_due_includes_agreed_actions() -> None:
     referral = reach(Route.MEDIATION, Status.TRACKING_ACTIONS)
     referral = apply(referral, "action")
     assert next_due(referral) == ("action:a1", date(2026, 7, 6))  # 1 Jun + 5 weeks
-
-
-INTERNAL = re.compile(r"RULES\.md|\bDL-\d|\b[AMW]\d{1,2}\b")
-
-
-def test_notices_and_notification_texts_name_no_internal_rule_when_shown_to_people() -> None:
-    # Received 4 months after the decision letter: the late-contact notice (RULES.md A6).
-    body = mediation_body(decision={"type": "refusal_to_assess", "letter_date": "2026-01-20"})
-    referral = tr.open_referral(
-        "r-late",
-        CREATE.validate_python(body),
-        received_on=TODAY,
-        created_at=datetime(2026, 6, 1, 9, tzinfo=UTC),
-        ctx=ctx(),
-    ).referral
-    codes = {n.code for n in referral.notices}
-    assert "late_contact" in codes
-    texts = [n.message for n in referral.notices]
-    issuer = Issuer(name="Kids", phone="0123", email="k@example.org")
-    data = {"respond_by": "2026-06-15", "arrange_by": "2026-07-01", "due_on": "2026-07-01"}
-    for template in (*TEMPLATES, "anything-else"):
-        for recipient in ("family", "la"):
-            texts += notification_text(template, data, "r-late", issuer, recipient)
-    found = [t for t in texts if INTERNAL.search(t)]
-    assert not found, found
 
 
 def test_status_line_names_each_breach_who_and_since_when_a_deadline_passed() -> None:
