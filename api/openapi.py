@@ -203,8 +203,8 @@ def _examples(path: str, method: str, operation: dict[str, Any]) -> None:
     if body is None:
         return
     found = EXAMPLES.get((method, path))
-    if found is None:
-        raise LookupError(f"no request example for {method.upper()} {path} (api/examples.py)")
+    if found is None:  # tests/contract fails until api/examples.py has one
+        return
     media = body["content"]["application/json"]
     media["examples"] = {
         name: {"summary": summary, "value": copy.deepcopy(value)}
