@@ -50,7 +50,6 @@ from models.domain.commands import (
 )
 from models.domain.referral import (
     EDGE_RULES,
-    LEGACY_RULES,
     ActionKind,
     AgreedAction,
     Agreement,
