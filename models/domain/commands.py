@@ -84,14 +84,24 @@ class RequestMediation(Strict):
 
 
 class LaUnableToArrange(Strict):
-    """The LA told the provider it cannot arrange mediation in 30 days (DL-08 trigger)."""
+    """The LA told the provider it cannot arrange mediation in 30 days (DL-08 trigger).
+
+    Only where a certificate is needed to appeal: for a section I-only, health-only or
+    social-care-only dispute there is no deemed certificate, so this is a 409 saying why.
+    """
 
     command: Literal["la_unable_to_arrange"] = "la_unable_to_arrange"
     on: OnDate = None
 
 
 class PartyResponse(Strict):
-    """A party says whether it will take part (Disagreement Resolution)."""
+    """A party says whether it will take part (Disagreement Resolution).
+
+    Give the day the party answered as ``on``. If the referral was closed because nobody
+    answered in time, an answer given on or before the last day of the response window can
+    still be recorded until ``closure_correctable_until``: an acceptance reopens the referral
+    and everyone told of the closure is told.
+    """
 
     command: Literal["party_response"] = "party_response"
     party_id: Identifier
@@ -153,7 +163,11 @@ class BookMeeting(Strict):
 
 
 class CancelMeeting(Strict):
-    """Any party may cancel; the meeting can then be rebooked."""
+    """Any party may cancel; the meeting can then be rebooked.
+
+    The mediator's slot is released, and every invitee (the mediator and the supporter too)
+    is told, with the calendar entry cancelled (same UID, higher SEQUENCE, METHOD:CANCEL).
+    """
 
     command: Literal["cancel_meeting"] = "cancel_meeting"
     cancelled_by: Identifier = Field(
@@ -228,7 +242,13 @@ class CompleteAction(Strict):
 
 
 class Withdraw(Strict):
-    """The family withdraws the referral: it closes, and nothing more happens."""
+    """The family withdraws the referral: it closes, and nothing more happens.
+
+    A booked meeting is cancelled as by cancel-meeting (slot released, every invitee told,
+    calendar entry cancelled, ``meeting.cancelled`` webhook), and the family is told in plain
+    words what withdrawing means for their right of appeal (and the appeal deadline if one
+    runs).
+    """
 
     command: Literal["withdraw"] = "withdraw"
     on: OnDate = None
