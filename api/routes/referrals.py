@@ -33,7 +33,7 @@ from models.bank_holidays import england_and_wales_calendar
 from models.domain import transitions as tr
 from models.domain.clock import london_date
 from models.domain.commands import COMMAND_MODELS
-from models.domain.referral import Referral, ReferralCreate
+from models.domain.referral import MediationReferralCreate, Referral, ReferralCreate
 from models.domain.summary import static_summary
 from models.settings import Settings
 from models.tables import LocalAuthorityRow, ProviderRow, ReferralRow
@@ -215,7 +215,11 @@ async def start_referral(
     referral_id = str(uuid.uuid5(ID_NAMESPACE, key_digest(caller, key)) if key else uuid.uuid4())
     policy = policy_for(settings, provider)
     # Dry run of the workflow's own opening step: every intake rule answers here as a 422.
-    cal = england_and_wales_calendar(received_on.year - 2, received_on.year + 2)
+    # The years the workflow loads too: from before the decision to a few years after today
+    # (a late entry's service clocks run from today, not from received_on).
+    decided = body.decision.decision_date if isinstance(body, MediationReferralCreate) else None
+    earliest = min(received_on, decided or received_on)
+    cal = england_and_wales_calendar(earliest.year - 1, london_date(now).year + 4)
     try:
         tr.open_referral(
             referral_id,

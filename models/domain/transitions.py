@@ -1546,7 +1546,9 @@ def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Dec
     return Decision(referral, tuple(effects), tuple(events))
 
 
-def _party_response(referral: Referral, command: PartyResponse, ctx: Context) -> Decision:
+def _record_answer(
+    referral: Referral, command: PartyResponse, ctx: Context
+) -> tuple[Referral, date, PartyAnswer]:
     on = _fact_date(command.on, referral, ctx.today)
     answer = PartyAnswer.ACCEPTED if command.answer is Answer.ACCEPTED else PartyAnswer.DECLINED
     referral = _replace(
@@ -1558,6 +1560,11 @@ def _party_response(referral: Referral, command: PartyResponse, ctx: Context) ->
             for p in referral.parties
         ),
     )
+    return referral, on, answer
+
+
+def _party_response(referral: Referral, command: PartyResponse, ctx: Context) -> Decision:
+    referral, on, answer = _record_answer(referral, command, ctx)
     events: list[Event] = [
         Event(
             type="party.responded",
@@ -1669,17 +1676,7 @@ def _correct_closure(referral: Referral, command: PartyResponse, ctx: Context) -
     recorded and the referral stays closed. Nothing issued is withdrawn."""
     closure = referral.clock_closure
     assert closure is not None
-    on = _fact_date(command.on, referral, ctx.today)
-    answer = PartyAnswer.ACCEPTED if command.answer is Answer.ACCEPTED else PartyAnswer.DECLINED
-    referral = _replace(
-        referral,
-        parties=tuple(
-            p.model_copy(update={"answer": answer, "answered_on": on, "reason": command.reason})
-            if p.id == command.party_id
-            else p
-            for p in referral.parties
-        ),
-    )
+    referral, on, answer = _record_answer(referral, command, ctx)
     responded = Event(
         type="party.responded",
         on=on,

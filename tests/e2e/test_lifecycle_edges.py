@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.message import EmailMessage
-from typing import Any, TypeVar
+from typing import Any
 
 import icalendar
 import pytest
@@ -19,25 +19,13 @@ import pytest
 from models.documents import long_date
 from models.domain.deadlines import last_friday_in_june
 from tests.conftest import Stack
-from tests.e2e.helpers import command, create, london_at, meeting_day, ok, today
+from tests.e2e.helpers import command, create, eventually, london_at, meeting_day, ok, today
 from tests.factories import CHILD_NAME, contact, dr_body, mediation_body
 from tests.servers import plain_text
 from workflows.client import workflow_id
 from workflows.reconcile import SCHEDULE_ID, ensure_reconcile_schedule
 
-T = TypeVar("T")
 PROVIDER = "senmediation@kids.org.uk"  # Kids, Hertfordshire's provider (seeded)
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], seconds: float = 30) -> T:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 def unique_family(**overrides: Any) -> tuple[str, dict[str, Any]]:
@@ -56,6 +44,27 @@ async def mediator_with_email(stack: Stack) -> tuple[str, str]:
     body = {"name": "Sol Mediator", "email": address, "send_trained": True}
     created = await ok(await stack.http.post("/v1/mediators", json=body), 201)
     return created["id"], address
+
+
+async def booked_with_mailboxes(
+    stack: Stack, starts_at: str
+) -> tuple[str, str, str, dict[str, Any]]:
+    """A mediation booked with a mediator who has an email: (referral id, the family's and the
+    mediator's addresses, the booking)."""
+    mediator, mediator_email = await mediator_with_email(stack)
+    family, extra = unique_family()
+    rid = (await create(stack.http, mediation_body(**extra)))["id"]
+    await ok(await command(stack.http, rid, "request-mediation"))
+    booking = {"mediator_id": mediator, "starts_at": starts_at}
+    await ok(await command(stack.http, rid, "book-meeting", booking))
+    return rid, family, mediator_email, booking
+
+
+async def same_slot_for_another_family(stack: Stack, booking: dict[str, Any]) -> None:
+    """The slot is free: another referral books the same mediator at the same time."""
+    other = await create(stack.http, mediation_body())
+    await ok(await command(stack.http, other["id"], "request-mediation"))
+    await ok(await command(stack.http, other["id"], "book-meeting", booking))
 
 
 async def mails_to(stack: Stack, address: str, subject: str, n: int = 1) -> list[EmailMessage]:
@@ -215,14 +224,9 @@ async def test_breach_is_corrected_and_a_deadline_met_webhook_follows(
 async def test_withdraw_while_booked_frees_the_slot_and_cancels_everyone_s_calendar(
     stack: Stack, back_office: str
 ) -> None:
-    mediator, mediator_email = await mediator_with_email(stack)
-    family, extra = unique_family()
-    referral = await create(stack.http, mediation_body(**extra))
-    rid = referral["id"]
-    await ok(await command(stack.http, rid, "request-mediation"))
-    day = meeting_day(14)
-    booking = {"mediator_id": mediator, "starts_at": london_at(day, 10)}
-    await ok(await command(stack.http, rid, "book-meeting", booking))
+    rid, family, mediator_email, booking = await booked_with_mailboxes(
+        stack, london_at(meeting_day(14), 10)
+    )
     (invitation,) = await mails_to(stack, mediator_email, "Invitation")
     method, invited = calendar_event(invitation)
     assert (method, invited.decoded("SEQUENCE"), str(invited["STATUS"])) == (
@@ -235,10 +239,7 @@ async def test_withdraw_while_booked_frees_the_slot_and_cancels_everyone_s_calen
     assert withdrawn["status"] == "closed"
     assert withdrawn["meetings"][-1]["status"] == "cancelled"
 
-    # The slot is free: another family can have the same mediator at the same time.
-    other = await create(stack.http, mediation_body())
-    await ok(await command(stack.http, other["id"], "request-mediation"))
-    await ok(await command(stack.http, other["id"], "book-meeting", booking))
+    await same_slot_for_another_family(stack, booking)
 
     (cancelled,) = await mails_to(stack, mediator_email, "Meeting cancelled")
     method, event = calendar_event(cancelled)
@@ -291,13 +292,9 @@ async def test_full_agreement_still_gets_a_certificate_within_three_working_days
 async def test_cancellation_sent_as_the_web_ui_sends_it_closes_the_case(
     stack: Stack, back_office: str
 ) -> None:
-    mediator, mediator_email = await mediator_with_email(stack)
-    family, extra = unique_family()
-    referral = await create(stack.http, mediation_body(**extra))
-    rid = referral["id"]
-    await ok(await command(stack.http, rid, "request-mediation"))
-    booking = {"mediator_id": mediator, "starts_at": london_at(meeting_day(15), 14)}
-    await ok(await command(stack.http, rid, "book-meeting", booking))
+    rid, family, mediator_email, booking = await booked_with_mailboxes(
+        stack, london_at(meeting_day(15), 14)
+    )
 
     # The Web UI's "Request Cancellation": a workflow cancellation request, nothing more.
     await stack.temporal.get_workflow_handle(workflow_id(rid)).cancel()
@@ -320,9 +317,7 @@ async def test_cancellation_sent_as_the_web_ui_sends_it_closes_the_case(
     assert await mails_to(stack, mediator_email, "Meeting cancelled")
     (told,) = await mails_to(stack, family, "Referral closed")
     assert "mediation certificate" in plain_text(told)
-    other = await create(stack.http, mediation_body())
-    await ok(await command(stack.http, other["id"], "request-mediation"))
-    await ok(await command(stack.http, other["id"], "book-meeting", booking))  # slot freed
+    await same_slot_for_another_family(stack, booking)
 
 
 async def test_reconciler_marks_a_terminated_referral_stopped_and_tells_the_provider(
@@ -429,3 +424,10 @@ async def test_request_models_are_strict_but_take_iso_dates(stack: Stack) -> Non
     booking["notice_given_on"] = today().isoformat()
     booked = await ok(await command(stack.http, referral["id"], "book-meeting", booking))
     assert booked["status"] == "meeting_booked"
+
+
+async def test_referral_entered_years_late_opens_with_its_clocks_from_today(stack: Stack) -> None:
+    received = today() - timedelta(days=4 * 365)
+    referral = await create(stack.http, dr_body(received_on=received.isoformat()))
+    assert referral["parties_contacted_on"] == today().isoformat()
+    assert referral["deadlines"]["referral_actioned_by"]["state"] == "breached"

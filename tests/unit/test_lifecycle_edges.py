@@ -9,46 +9,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter
 
-from models.bank_holidays import england_and_wales_calendar
 from models.domain import transitions as tr
 from models.domain.clock import LONDON
-from models.domain.commands import Command
 from models.domain.referral import (
-    EDGE_RULES,
     LEGACY_RULES,
     CertificateKind,
-    MediatorSummary,
     MeetingStatus,
     Outcome,
     PartyAnswer,
     Referral,
-    ReferralCreate,
     Status,
-    Venue,
-    VenueKind,
 )
 from tests.factories import dr_body, mediation_body
-
-TODAY = date(2026, 6, 1)  # a Monday
-CAL = england_and_wales_calendar(2024, 2029)
-COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
-CREATE: TypeAdapter[Any] = TypeAdapter(ReferralCreate)
-MEDIATOR = MediatorSummary(id="m1", name="M", send_trained=True)
-REMOTE = Venue(kind=VenueKind.REMOTE)
-
-
-def ctx(today: date = TODAY, rules: int = EDGE_RULES) -> tr.Context:
-    n = iter(range(1, 1000))
-    return tr.Context(
-        today=today,
-        cal=CAL,
-        policy=tr.Policy(),
-        actor="tester",
-        new_number=lambda p: f"{p}-{next(n)}",
-        rules=rules,
-    )
+from tests.unit.test_transitions import CAL, COMMAND, CREATE, MEDIATOR, REMOTE, TODAY, ctx
 
 
 def mediation(**overrides: Any) -> dict[str, Any]:
@@ -177,6 +151,14 @@ def test_legacy_rules_keep_the_window_from_receipt() -> None:
 # ------------------------------------------------------------------- corrections
 
 
+def late_answer(
+    referral: Referral, today: date, on: str, answer: str = "accepted", **fields: Any
+) -> tr.Decision:
+    """``party_response`` recorded on ``today`` for an answer given ``on``."""
+    party = fields.pop("party_id", "school")
+    return decide(referral, "party_response", today, party_id=party, answer=answer, on=on, **fields)
+
+
 def closed_for_silence() -> Referral:
     referral = open_(dr_body()).referral
     closed = tr.tick(referral, ctx(date(2026, 6, 16))).referral
@@ -188,10 +170,7 @@ def test_clock_closure_reopens_when_an_answer_given_in_the_window_is_recorded() 
     closed = closed_for_silence()
     assert not tr.finished(closed)
     assert "party_response" in tr.allowed_commands(closed)
-    later = date(2026, 6, 22)
-    decision = decide(
-        closed, "party_response", later, party_id="school", answer="accepted", on="2026-06-15"
-    )
+    decision = late_answer(closed, date(2026, 6, 22), on="2026-06-15")
     reopened = decision.referral
     assert reopened.status is Status.ARRANGING_MEETING
     assert reopened.outcome is None
@@ -218,26 +197,13 @@ def test_clock_closure_reopens_when_an_answer_given_in_the_window_is_recorded() 
 def test_an_answer_given_after_the_window_cannot_reopen() -> None:
     closed = closed_for_silence()
     with pytest.raises(tr.IllegalTransition, match="only an answer given on or before 2026-06-15"):
-        decide(
-            closed,
-            "party_response",
-            date(2026, 6, 22),
-            party_id="school",
-            answer="accepted",
-            on="2026-06-16",
-        )
+        late_answer(closed, date(2026, 6, 22), on="2026-06-16")
 
 
 def test_a_late_refusal_is_recorded_and_the_referral_stays_closed() -> None:
     closed = closed_for_silence()
-    decision = decide(
-        closed,
-        "party_response",
-        date(2026, 6, 22),
-        party_id="la",
-        answer="declined",
-        reason="No",
-        on="2026-06-12",
+    decision = late_answer(
+        closed, date(2026, 6, 22), on="2026-06-12", answer="declined", party_id="la", reason="No"
     )
     assert decision.referral.status is Status.CLOSED
     assert decision.referral.outcome is Outcome.PARTIES_DECLINED
@@ -255,14 +221,7 @@ def test_a_clock_closure_becomes_final_after_its_correction_window() -> None:
     assert tr.finished(final.referral)
     assert tr.allowed_commands(final.referral) == ()
     with pytest.raises(tr.IllegalTransition):
-        decide(
-            final.referral,
-            "party_response",
-            date(2026, 7, 17),
-            party_id="school",
-            answer="accepted",
-            on="2026-06-10",
-        )
+        late_answer(final.referral, date(2026, 7, 17), on="2026-06-10")
 
 
 def test_breach_decided_by_the_clock_is_corrected_by_a_fact_dated_in_time() -> None:
