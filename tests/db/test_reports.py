@@ -177,7 +177,7 @@ async def test_an_action_breach_corrected_by_a_completion_dated_in_time_is_not_c
     # Due 10 Mar: the clock marks it breached on 11 Mar; on 15 Mar the back office records it
     # done on 9 Mar (a correction). Another action stays breached.
     rid = "00000000-0000-4000-8000-000000000042"
-    events = [
+    events: list[tuple[str, str, dict[str, Any]]] = [
         ("action.breached", "2027-03-11", {"action": "a1"}),
         ("action.breached", "2027-03-11", {"action": "a2"}),
         (
