@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -67,10 +67,20 @@ async def same_slot_for_another_family(stack: Stack, booking: dict[str, Any]) ->
     await ok(await command(stack.http, other["id"], "book-meeting", booking))
 
 
-async def mails_to(stack: Stack, address: str, subject: str, n: int = 1) -> list[EmailMessage]:
+async def mails_to(
+    stack: Stack, address: str, subject: str, about: str | None = None
+) -> list[EmailMessage]:
+    """The emails to ``address`` whose subject has ``subject`` (and, given ``about``, about
+    that referral), once at least one has arrived."""
+
     async def found() -> list[EmailMessage] | None:
-        got = [m.message for m in stack.smtp.sink.to(address) if subject in m.message["Subject"]]
-        return got if len(got) >= n else None
+        got = [
+            m.message
+            for m in stack.smtp.sink.to(address)
+            if subject in m.message["Subject"]
+            and (about is None or f"Referral reference: {about}" in plain_text(m.message))
+        ]
+        return got or None
 
     return await eventually(found)
 
@@ -136,9 +146,10 @@ async def test_dr_referral_entered_late_waits_for_answers_when_received_weeks_ag
         )
     )
     assert accepted["status"] == "awaiting_party_responses"
-    # The letter asked the parties to answer by a date still ahead.
-    (letter,) = await mails_to(stack, "head@oakfield.example.sch.uk", "Will you take part")
-    assert f"by {long_date(today())}" not in plain_text(letter)
+    # The letter asked the parties to answer by a date still ahead (the window's last day).
+    (letter,) = await mails_to(stack, "head@oakfield.example.sch.uk", "Will you take part", rid)
+    due = date.fromisoformat(window["due_on"])
+    assert f"by {long_date(due)}" in plain_text(letter)
 
 
 async def test_intake_with_known_facts_starts_the_referral_in_its_true_state(
@@ -249,7 +260,7 @@ async def test_withdraw_while_booked_frees_the_slot_and_cancels_everyone_s_calen
     assert str(event["STATUS"]) == "CANCELLED"
     assert "because the referral was withdrawn" in plain_text(cancelled)
     for address in (family, "sam.officer@example.gov.uk", "senco@oakfield.example.sch.uk"):
-        assert await mails_to(stack, address, "Meeting cancelled")
+        assert await mails_to(stack, address, "Meeting cancelled", rid)
     (hook,) = await hooks(stack, back_office, rid, "meeting.cancelled")
     assert hook["data"]["reason"] == "referral_withdrawn"
     # The family is told what withdrawing means for their right of appeal.
