@@ -82,7 +82,7 @@ async def mails_to(
         ]
         return got or None
 
-    return await eventually(found)
+    return await eventually(found, 40)
 
 
 def calendar_event(message: EmailMessage) -> tuple[str, icalendar.cal.Component]:
@@ -114,7 +114,7 @@ async def hooks(stack: Stack, endpoint: str, rid: str, kind: str) -> list[dict[s
         ]
         return got or None
 
-    return await eventually(found)
+    return await eventually(found, 40)
 
 
 # ------------------------------------------------------------------- the two kinds of clock
