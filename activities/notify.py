@@ -411,6 +411,11 @@ def notification_text(
             "Disagreement resolution is not going ahead",
             "Disagreement resolution will not go ahead"
             + (f" because {data['reason']}" if data.get("reason") else "")
+            + (
+                f" by {_when(data['window_ended_on'])}, the last day to answer"
+                if data.get("window_ended_on")
+                else ""
+            )
             + f". You can contact {provider} to talk about other options. Your other rights "
             "are not affected."
             + (

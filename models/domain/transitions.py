@@ -619,7 +619,7 @@ def validate_intake(
                     "refers, depends on when their school's autumn term starts in "
                     f"{sixteenth.year}. Please tell the provider that date "
                     "(school_autumn_term_starts); until then 1 September is assumed and the "
-                    "referral is not refused on age alone (RULES.md A15)."
+                    "referral is not refused on age alone."
                 ),
             )
         )
@@ -866,10 +866,9 @@ def _mediation_intake(
                 code="late_contact",
                 message=(
                     f"The mediation adviser was contacted on {received_on.isoformat()}, "
-                    f"after {contact_by.isoformat()} (2 months from the decision, DL-01). "
+                    f"after {contact_by.isoformat()} (2 months from the decision). "
                     "The referral goes ahead and a certificate can still be issued, but an "
-                    "appeal may need to ask the Tribunal for an extension of time "
-                    "(RULES.md A6)."
+                    "appeal may need to ask the Tribunal for an extension of time."
                 ),
             )
         )
@@ -920,8 +919,7 @@ def _appeal_notices(referral: Referral, ctx: Context) -> list[Notice]:
                 f"The deadline to appeal this decision to the Tribunal was {deadline.isoformat()} "
                 "(2 months from the decision; no mediation certificate is needed for this "
                 "dispute, so nothing extends it). A late appeal needs the Tribunal's permission: "
-                "the family should send it as soon as possible with the reasons it is late "
-                "(HESC rule 5(3)(a))."
+                "the family should send it as soon as possible with the reasons it is late."
             ),
         )
     ]
@@ -1643,7 +1641,7 @@ def _consent_settled(
         if final and all(p.answer is PartyAnswer.NO_RESPONSE for p in _asked(referral)):
             outcome = Outcome.NO_RESPONSE
             no_one = f"nobody answered by {window_end.isoformat()}"
-            data["reason"] = no_one
+            data |= {"reason": "nobody answered", "window_ended_on": window_end.isoformat()}
     if final and referral.edges:
         set_aside = (
             "party_responses_due_by",

@@ -6,6 +6,7 @@ invitee, the mediator included."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, timedelta
 
 import icalendar
@@ -15,6 +16,7 @@ from pypdf import PdfReader
 from activities.notify import NotificationRequest, cancellation_attachment, notification_text
 from models.documents import Issuer, Letterhead, long_date, render
 from tests.documents import referrals as R
+from tests.factories import mediation_body
 
 ISSUER = Issuer(name="Kids", phone="03330 062 835", email="senmediation@kids.org.uk")
 LETTERHEAD = Letterhead(ISSUER, "Hertfordshire County Council", "https://send.example.org")
@@ -134,3 +136,41 @@ def test_certificate_after_full_agreement_says_so_and_keeps_the_appeal_deadline(
     assert "Not every issue was resolved" not in words
     assert certificate.appeal_deadline is not None
     assert long_date(certificate.appeal_deadline) in words
+
+
+INTERNAL = re.compile(r"RULES\.md|\bDL-\d|\b[AMW]\d{1,2}\b|\d{4}-\d{2}-\d{2}")
+NEW_TEMPLATES = ("referral_cancelled", "referral_closed", "referral_reopened", "meeting_cancelled")
+
+
+def test_new_notices_and_texts_name_no_internal_rule_and_write_dates_out() -> None:
+    late = R.opened(
+        mediation_body(
+            child={"name": "A", "date_of_birth": "2009-09-03"},
+            decision={"type": "plan_contents", "letter_date": "2026-01-14", "sections": ["I"]},
+        ),
+        date(2026, 6, 1),
+    )
+    notices = {n.code: n.message for n in late.notices}
+    assert {"school_term_start_needed", "appeal_deadline_passed"} <= set(notices)
+    texts = [notices["school_term_start_needed"].split(". Whether")[1]]
+    texts.append(notices["appeal_deadline_passed"].split(" (2 months")[1])
+    data = {
+        "reason": "nobody answered",
+        "window_ended_on": PAST.isoformat(),
+        "reopen_until": AHEAD.isoformat(),
+        "closed_on": PAST.isoformat(),
+        "answered_on": PAST.isoformat(),
+        "appeal": "certificate_needed",
+        "contact_by": AHEAD.isoformat(),
+        "appeal_deadline": AHEAD.isoformat(),
+        "meeting": "meeting-1",
+        "starts_at": f"{AHEAD.isoformat()}T10:00:00+01:00",
+    }
+    for template in (*NEW_TEMPLATES, "dr_not_going_ahead", "referral_withdrawn"):
+        for recipient in ("family", "la", "mediator"):
+            texts.append(text(template, recipient, **data))
+    found = [t for t in texts if INTERNAL.search(t)]
+    assert not found, found
+    assert "because nobody answered by Friday 5 June 2026, the last day to answer" in text(
+        "dr_not_going_ahead", **data
+    )
