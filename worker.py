@@ -31,6 +31,7 @@ from activities.documents import DocumentActivities
 from activities.log_context import ReferralLogContext
 from activities.mediators import MediatorActivities
 from activities.notify import NotifyActivities
+from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from models import migrate
@@ -40,12 +41,13 @@ from models.logging import configure_logging
 from models.settings import Settings
 from models.webhooks import WebhookSender
 from workflows.client import connect, data_converter, metrics_runtime, tls_config
+from workflows.reconcile import ReconcileWorkflow, ensure_reconcile_schedule
 from workflows.referral import ReferralWorkflow
 from workflows.retention import RetentionWorkflow, ensure_retention_schedule
 
 log = logging.getLogger("worker")
 
-WORKFLOWS: tuple[type, ...] = (ReferralWorkflow, RetentionWorkflow)
+WORKFLOWS: tuple[type, ...] = (ReferralWorkflow, RetentionWorkflow, ReconcileWorkflow)
 
 # Pure third-party modules that pydantic imports lazily while decoding workflow inputs.
 PASSTHROUGH_MODULES = ("email_validator", "idna", "dns", "dateutil")
@@ -70,7 +72,10 @@ def build_activities(
         retention_days=settings.retention_days,
         idempotency_retention_days=settings.idempotency_retention_days,
     )
+    reconcile = ReconcileActivities(sessionmaker, mailer, dispatch, webhooks)
     return [
+        reconcile.reconcile_stopped_referrals,
+        reconcile.cancellation_requested_by,
         retention.erase_expired_referrals,
         calendar.load_bank_holidays,
         records.record_referral,
@@ -143,6 +148,10 @@ async def run(settings: Settings) -> None:
     )
     if settings.retention_schedule:
         await ensure_retention_schedule(client, settings.task_queue)
+    if settings.reconcile_schedule:
+        await ensure_reconcile_schedule(
+            client, settings.task_queue, settings.reconcile_interval_minutes
+        )
     worker = build_worker(
         client,
         task_queue=settings.task_queue,

@@ -8,8 +8,10 @@ little personal data as possible: the referral's reference, dates, and the provi
 contact details; never a child's name.
 
 ``publish_events`` delivers the referral's status events (``referral.created``,
-``referral.status_changed``, ``referral.closed``, ``deadline.breached``) to subscribed
-back-office systems as signed webhooks, once per (event, subscription).
+``referral.status_changed``, ``referral.closed``, ``deadline.breached``; and for referrals
+under the lifecycle-edge rules ``meeting.cancelled``, ``referral.reopened`` and
+``deadline.met`` when it corrects a breach) to subscribed back-office systems as signed
+webhooks, once per (event, subscription).
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ from activities.records import EventRecord
 from models.correlation import council_reference, subject_for
 from models.db import dialect_of, insert_stmt
 from models.delivery import TransientFailure
-from models.documents import Issuer, clock_time, long_date
-from models.domain.referral import Referral
-from models.mail import Mailer, OutgoingMail
+from models.documents import Issuer, cancelled_meeting_calendar, clock_time, long_date
+from models.domain.clock import london_date
+from models.domain.referral import MeetingStatus, Referral
+from models.mail import Attachment, Mailer, OutgoingMail
 from models.tables import NotificationRow, ReferralRow, table_of
 from models.webhooks import STATUS_EVENT_FIELDS, WebhookSender
 
@@ -54,6 +57,8 @@ def channel_for(referral: Referral, recipient: str) -> str:
     request = referral.request
     if recipient == "family":
         return request.referrer.contact.preferred.value
+    if recipient == "mediator":
+        return "email"  # from the mediator registry, when the notice is sent
     if recipient == "supporter":
         contact = request.supporter.contact if request.supporter else None
         return contact.preferred.value if contact else "none"
@@ -119,6 +124,10 @@ class NotifyActivities:
     async def _email(self, dispatcher: Dispatcher, request: NotificationRequest) -> None:
         case = await dispatcher.case(request.referral_id)
         retry: list[str] = []
+        mediator = request.data.get("mediator")
+        mediator_email = None
+        if mediator and "mediator" in request.recipients:
+            mediator_email = await dispatcher.mediator_email(mediator)
         for recipient in dict.fromkeys(request.recipients):
             key = f"{request.key}:{recipient}"
             try:
@@ -127,7 +136,7 @@ class NotifyActivities:
                     key=key,
                     purpose="notification",
                     recipient=recipient,
-                    target=reach(case.referral, recipient),
+                    target=reach(case.referral, recipient, mediator_email),
                     compose=self._composer(case, request, recipient),
                     template=request.template,
                 )
@@ -155,7 +164,12 @@ class NotifyActivities:
         def compose(address: str, when: datetime) -> OutgoingMail:
             issuer = case.letterhead.issuer
             subject, body = notification_text(
-                request.template, request.data, case.referral.id, issuer, recipient
+                request.template,
+                request.data,
+                case.referral.id,
+                issuer,
+                recipient,
+                sent_on=london_date(when),
             )
             return OutgoingMail(
                 key=f"{request.key}:{recipient}",
@@ -166,6 +180,7 @@ class NotifyActivities:
                 subject=subject_for(subject, case.referral, recipient),
                 body=body,
                 date=when,
+                attachments=cancellation_attachment(case.referral, request, issuer),
             )
 
         return compose
@@ -182,7 +197,7 @@ class NotifyActivities:
     async def _publish(self, req: PublishRequest) -> int:
         if self._dispatcher is None or self._config is None:
             return 0
-        events = [e for e in req.events if e.type in STATUS_EVENT_FIELDS]
+        events = [e for e in req.events if is_status_event(e)]
         if not events:
             return 0
         dispatcher = self._dispatcher
@@ -221,6 +236,13 @@ class NotifyActivities:
         return sent
 
 
+def is_status_event(event: EventRecord) -> bool:
+    """A status event for webhooks: ``deadline.met`` only when it corrects a breach."""
+    if event.type not in STATUS_EVENT_FIELDS:
+        return False
+    return event.type != "deadline.met" or bool(event.data.get("corrected"))
+
+
 def status_event(
     referral_id: str,
     local_authority: str,
@@ -251,6 +273,21 @@ def status_event(
 # --------------------------------------------------------------------------- texts
 
 
+def cancellation_attachment(
+    referral: Referral, request: NotificationRequest, issuer: Issuer
+) -> tuple[Attachment, ...]:
+    """A cancelled meeting's notice carries its calendar entry, cancelled: same UID, higher
+    SEQUENCE, METHOD:CANCEL, so the meeting leaves every invitee's calendar."""
+    if request.template != "meeting_cancelled" or "reason" not in request.data:
+        return ()  # notices from before the lifecycle-edge rules carried no calendar
+    meeting = next((m for m in referral.meetings if m.id == request.data.get("meeting")), None)
+    if meeting is None or meeting.status is not MeetingStatus.CANCELLED:
+        return ()
+    data = cancelled_meeting_calendar(referral, meeting, issuer)
+    name = f"meeting-cancelled-{meeting.id}.ics"
+    return (Attachment(name, "text/calendar; method=CANCEL", data),)
+
+
 def _when(value: str | None) -> str:
     """An ISO date or instant from the notification's data, in plain words."""
     if not value:
@@ -264,10 +301,95 @@ def _when(value: str | None) -> str:
         return ""
 
 
+def _past(value: str | None, sent_on: date | None) -> bool:
+    """Whether the ISO date ``value`` is before the day the message is sent: such a date is
+    never given as one to act by."""
+    if not value or sent_on is None:
+        return False
+    try:
+        return date.fromisoformat(value[:10]) < sent_on
+    except ValueError:
+        return False
+
+
+MEETING_ENDINGS: dict[str, str] = {
+    "referral_withdrawn": " because the referral was withdrawn",
+    "mediation_declined": " because the family decided not to go ahead with mediation",
+    "referral_cancelled": " because the case was closed by the mediation service",
+}
+
+
+def appeal_words(data: Mapping[str, str], provider: str, sent_on: date | None) -> str:
+    """What the referral's ending means for the family's right of appeal, in plain words
+    (from ``transitions.appeal_position``); "" when the notice carries none."""
+    kind = data.get("appeal")
+    deadline = data.get("appeal_deadline")
+    late = (
+        f"The deadline to appeal to the Tribunal was 5pm on {_when(deadline)}. You can still "
+        "ask the Tribunal to accept a late appeal: send it as soon as you can and explain "
+        "why it is late."
+    )
+    if kind == "dr":
+        return "Disagreement resolution does not affect any right of appeal you have."
+    if kind == "no_tribunal":
+        return (
+            "The issues in this referral are about health or social care provision only. They "
+            "cannot be appealed to the SEND Tribunal on their own; you can still complain to "
+            "the NHS or to the council."
+        )
+    if kind in ("no_certificate_needed", "certificate_issued") and deadline:
+        if _past(deadline, sent_on):
+            return late
+        if kind == "certificate_issued":
+            return (
+                "Your right of appeal is not affected: your mediation certificate still "
+                "counts. If you want to appeal, the Tribunal must receive your appeal by 5pm "
+                f"on {_when(deadline)}."
+            )
+        return (
+            "Your right of appeal is not affected. You do not need a mediation certificate to "
+            "appeal about the school or placement named in the plan (section I): if you want "
+            f"to appeal, the Tribunal must receive your appeal by 5pm on {_when(deadline)}."
+        )
+    if kind == "certificate_needed":
+        contact = data.get("contact_by")
+        words = (
+            "Your right of appeal is not affected, but to appeal to the Tribunal you need a "
+            "mediation certificate, and none has been issued for this referral. To get one, "
+            f"contact {provider}"
+        )
+        if contact and not _past(contact, sent_on):
+            words += f" by {_when(contact)}"
+        words += (
+            ": they will talk to you about mediation and can issue the certificate if you "
+            "decide not to go ahead."
+        )
+        if contact and _past(contact, sent_on):
+            words += (
+                f" The usual 2 months to do this ended on {_when(contact)}, so the Tribunal "
+                "may need to give you more time."
+            )
+        words += " You then have 1 month from the date of the certificate to appeal"
+        if deadline and not _past(deadline, sent_on):
+            words += f" (or until {_when(deadline)}, if that is later)"
+        return words + "."
+    return ""
+
+
 def notification_text(
-    template: str, data: Mapping[str, str], referral_id: str, issuer: Issuer, recipient: str
+    template: str,
+    data: Mapping[str, str],
+    referral_id: str,
+    issuer: Issuer,
+    recipient: str,
+    *,
+    sent_on: date | None = None,
 ) -> tuple[str, str]:
-    """Subject and body for a notification template (short, plain English, minimal data)."""
+    """Subject and body for a notification template (short, plain English, minimal data).
+
+    ``sent_on`` is the day the message goes out: a date before it is never given as one to
+    act by; the text says what is overdue and what happens next instead.
+    """
     provider = issuer.name
     respond_by = _when(data.get("respond_by"))
     arrange_by = _when(data.get("arrange_by"))
@@ -275,6 +397,10 @@ def notification_text(
     starts = _when(data.get("starts_at"))
     action = data.get("action", "")
     family = recipient == "family"
+    answer_late = _past(data.get("respond_by"), sent_on)
+    arrange_late = _past(data.get("arrange_by"), sent_on)
+    action_late = _past(data.get("due_on"), sent_on)
+    appeal = appeal_words(data, provider, sent_on) if family else ""
     texts: dict[str, tuple[str, str]] = {
         "dr_consent_request": (
             "Will you take part in disagreement resolution?",
@@ -298,15 +424,22 @@ def notification_text(
             "Disagreement resolution is not going ahead",
             "Disagreement resolution will not go ahead"
             + (f" because {data['reason']}" if data.get("reason") else "")
+            + (
+                f" by {_when(data['window_ended_on'])}, the last day to answer"
+                if data.get("window_ended_on")
+                else ""
+            )
             + f". You can contact {provider} to talk about other options. Your other rights "
-            "are not affected.",
+            "are not affected."
+            + (
+                f" If someone did answer in time and we have not recorded it, tell {provider} "
+                f"by {_when(data['reopen_until'])}: the referral can then go ahead."
+                if data.get("reopen_until") and not _past(data["reopen_until"], sent_on)
+                else ""
+            ),
         ),
-        "mediation_requested_la": (
-            f"Mediation requested: referral {referral_id}",
-            "A family has asked for mediation about a decision your council made. The council "
-            f"must arrange mediation by {arrange_by or 'the 30-day deadline'} and send someone "
-            "who can make decisions about the issues. Please contact "
-            f"{provider} to arrange it.",
+        "mediation_requested_la": _la_mediation_text(
+            data, referral_id, provider, arrange_by, late=arrange_late
         ),
         "icb_notification": (
             f"Mediation about health care provision: referral {referral_id}",
@@ -326,13 +459,39 @@ def notification_text(
         ),
         "meeting_cancelled": (
             "Meeting cancelled",
-            f"The meeting{' on ' + starts if starts else ''} has been cancelled. "
-            f"{provider} will contact you about what happens next.",
+            f"The meeting{' on ' + starts if starts else ''} has been cancelled"
+            + MEETING_ENDINGS.get(data.get("reason", ""), "")
+            + ". "
+            + (
+                "A calendar file is attached that removes it from your calendar. "
+                if "reason" in data
+                else ""
+            )
+            + f"{provider} will contact you about what happens next.",
         ),
         "referral_withdrawn": (
             "Referral withdrawn",
             f"Referral {referral_id} has been withdrawn and is now closed. "
             "Nothing more is needed from you.",
+        ),
+        "referral_cancelled": (
+            "Referral closed",
+            f"Referral {referral_id} has been closed by {provider} and nothing more will "
+            f"happen with it. If you did not expect this, contact {provider}.",
+        ),
+        "referral_closed": (
+            "Referral closed",
+            f"Referral {referral_id} is now closed: no mediation meeting was held. "
+            f"Contact {provider} if you have questions.",
+        ),
+        "referral_reopened": (
+            "Disagreement resolution can go ahead after all",
+            f"Referral {referral_id} is open again. We closed it on "
+            f"{_when(data.get('closed_on')) or 'an earlier date'} because nobody had said by "
+            f"{_when(data.get('window_ended_on')) or 'the deadline'} that they would take "
+            "part, but we have now recorded an answer that was given in time, on "
+            f"{_when(data.get('answered_on')) or 'time'}. {provider} will contact you to "
+            "arrange the meeting.",
         ),
         "action_reminder": (
             f"Reminder: agreed action due by {due_on}" if due_on else "Reminder: agreed action",
@@ -351,6 +510,26 @@ def notification_text(
             ),
         ),
     }
+    # Sent after the date it would have asked for: say what is overdue and what happens next.
+    if answer_late:
+        for name in ("dr_consent_request", "dr_consent_reminder"):
+            texts[name] = (
+                "Disagreement resolution: the date to answer has passed",
+                "A family has asked for disagreement resolution about special educational "
+                "needs provision, and has named your organisation. We needed to know by "
+                f"{respond_by} whether you would take part, and that date has passed. If you "
+                f"answered by then, or still want to take part, contact {provider} now. "
+                "Otherwise disagreement resolution will not go ahead with your organisation.",
+            )
+    if arrange_late:
+        texts["icb_notification"] = (
+            f"Mediation about health care provision: referral {referral_id}",
+            "A family has asked for mediation that includes health care provision. Mediation "
+            f"had to be arranged by {arrange_by}, and that date has passed. It can still take "
+            f"place: please contact {provider} now to arrange it.",
+        )
+    if action_late:
+        texts["action_reminder"] = texts["action_overdue"]
     subject, text = texts.get(
         template,
         (
@@ -359,6 +538,8 @@ def notification_text(
             f"{provider} will contact you if anything is needed from you.",
         ),
     )
+    if appeal:
+        text += "\n\n" + appeal
     contact = f"Questions? Contact {provider}"
     if issuer.phone:
         contact += f" on {issuer.phone}"
@@ -367,3 +548,36 @@ def notification_text(
     contact += f" ({issuer.office_hours})."
     body = "\n".join(["Hello,", "", text, "", contact, f"Referral reference: {referral_id}"])
     return subject, body + "\n"
+
+
+def _la_mediation_text(
+    data: Mapping[str, str], referral_id: str, provider: str, arrange_by: str, *, late: bool
+) -> tuple[str, str]:
+    """To the council: mediation was requested (and, late, what is now overdue)."""
+    subject = f"Mediation requested: referral {referral_id}"
+    if data.get("arranger") == "icb":
+        return subject, (
+            "A family has asked for mediation about health care provision in an EHC plan "
+            "your council maintains. The ICB arranges this mediation"
+            + (f" (by {arrange_by})" if arrange_by else "")
+            + f"; the council may be asked to take part. {provider} will be in touch."
+        )
+    if late:
+        certificate = (
+            " The family is therefore issued a mediation certificate now, so that they can "
+            "appeal to the Tribunal."
+            if data.get("certificate_required") == "true"
+            else ""
+        )
+        return subject, (
+            "A family asked for mediation about a decision your council made. Mediation had "
+            f"to be held by {arrange_by} (30 days after the council was told), and that date "
+            f"has passed.{certificate} Mediation can still take place if the family wants it: "
+            f"please contact {provider} to arrange it, and send someone who can make decisions "
+            "about the issues."
+        )
+    return subject, (
+        "A family has asked for mediation about a decision your council made. The council "
+        f"must arrange mediation by {arrange_by or 'the 30-day deadline'} and send someone "
+        f"who can make decisions about the issues. Please contact {provider} to arrange it."
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.domain.base import CROSS_FIELD
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://send-referrals.dev/problems/"
@@ -72,13 +76,63 @@ def validation_problem(errors: Sequence[dict[str, Any]], detail: str | None = No
     )
 
 
+@functools.cache
+def _discriminator_tags() -> frozenset[str]:
+    """The values that pick a member of a tagged union in our request bodies (a referral's
+    ``route``, a venue's ``kind``, a fact's ``command``): pydantic puts them in an error's
+    location, but they are not fields the caller can name."""
+    from models.domain.base import VenueKind
+    from models.domain.commands import COMMAND_MODELS
+    from models.domain.referral import Route
+
+    commands = {path.replace("-", "_") for path in COMMAND_MODELS}
+    return frozenset({*(r.value for r in Route), *(k.value for k in VenueKind), *commands})
+
+
+_UNION_FIELDS = frozenset({"venue", "facts"})
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _path(loc: Sequence[Any]) -> list[str]:
+    """An error location as the caller's field path: tagged-union members left out."""
+    tags = _discriminator_tags()
+    out: list[str] = []
+    for n, part in enumerate(loc):
+        before = loc[n - 1] if n else None
+        if (
+            isinstance(part, str)
+            and part in tags
+            and (before == "body" or isinstance(before, int) or before in _UNION_FIELDS)
+        ):
+            continue
+        out.append(str(part))
+    return out
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """One entry per problem, each naming its field: a cross-field error (``refuse``) is
+    split into its fields, and an unknown union tag names the discriminator field."""
     errors: list[dict[str, Any]] = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
-        message = str(err.get("msg", "invalid"))
-        message = message.removeprefix("Value error, ")
-        errors.append({"field": ".".join(loc), "message": message, "type": err.get("type")})
+        loc = _path(err.get("loc", ()))
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        kind = err.get("type")
+        ctx = err.get("ctx") or {}
+        if kind == CROSS_FIELD and isinstance(ctx.get("errors"), list):
+            for sub in ctx["errors"]:
+                field = ".".join([*loc, *str(sub["field"]).split(".")])
+                errors.append({"field": field, "message": sub["message"], "type": kind})
+            continue
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            name = str(ctx.get("discriminator", "")).strip("'\"")
+            loc = [*loc, name] if name else loc
+            expected = ", ".join(_QUOTED.findall(str(ctx.get("expected_tags", ""))))
+            message = f"must be one of {expected}" if expected else message
+            if kind == "union_tag_invalid":
+                message += f" (got {ctx.get('tag')!r})"
+            else:
+                message = "Field required"
+        errors.append({"field": ".".join(loc), "message": message, "type": kind})
     return errors
 
 

@@ -20,6 +20,12 @@ route *template*, a status code, or a code from a closed set; anything else beco
                                                          ``deadline.breached`` events), by
                                                          ``deadline``; agreed actions as
                                                          ``agreed_action``
+  ``sendmed_deadline_breaches_corrected_total``  counter  breaches later corrected by a
+                                                         fact dated in time (``deadline.met``
+                                                         with ``corrected``), by ``deadline``
+  ``sendmed_referrals_stopped_total``          counter   referrals the reconciler marked
+                                                         ``stopped`` (workflow terminated,
+                                                         failed or timed out while open)
   ``sendmed_certificates_issued_total``        counter   by ``kind``
   ``sendmed_dispatch_failures_total``          counter   deliveries failed for good, by
                                                          ``purpose`` and ``channel``
@@ -89,6 +95,13 @@ PURPOSES: Final = ("document", "notification", "event", "escalation")
 CHANNELS: Final = ("email", "webhook", "post", "phone", "none")
 OUTSTANDING: Final = (PENDING, SENDING)
 AGREED_ACTION: Final = "agreed_action"
+EVENT_TYPES_COUNTED: Final = (
+    "certificate.issued",
+    "deadline.breached",
+    "action.breached",
+    "deadline.met",
+    "referral.stopped",
+)
 #: Deadline names are code identifiers (``mediation_must_be_arranged_by``); nothing else passes.
 _DEADLINE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -113,6 +126,8 @@ class ReadModelCounts:
     referrals: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (route, status)
     in_breach: Mapping[str, int] = field(default_factory=dict)  # route (open referrals)
     deadlines_breached: Mapping[str, int] = field(default_factory=dict)  # deadline
+    breaches_corrected: Mapping[str, int] = field(default_factory=dict)  # deadline
+    stopped: int = 0  # referral.stopped events
     certificates: Mapping[str, int] = field(default_factory=dict)  # kind
     dispatch_failures: Mapping[tuple[str, str], int] = field(default_factory=dict)
     deliveries_outstanding: Mapping[str, int] = field(default_factory=dict)  # status
@@ -133,6 +148,8 @@ async def read_model_counts(maker: async_sessionmaker[AsyncSession]) -> ReadMode
     referrals: dict[tuple[str, ...], int] = {}
     in_breach: dict[tuple[str, ...], int] = {}
     breaches: dict[tuple[str, ...], int] = {}
+    corrected: dict[tuple[str, ...], int] = {}
+    stopped = 0
     certificates: dict[tuple[str, ...], int] = {}
     failures: dict[tuple[str, ...], int] = {}
     outstanding: dict[tuple[str, ...], int] = {}
@@ -150,18 +167,23 @@ async def read_model_counts(maker: async_sessionmaker[AsyncSession]) -> ReadMode
                 _add(in_breach, key[:1], n)
         kind = event.c.data["kind"].as_string()
         deadline = event.c.data["deadline"].as_string()
+        fixed = event.c.data["corrected"].as_boolean()
         rows = await conn.execute(
-            select(event.c.type, kind, deadline, func.count())
-            .where(event.c.type.in_(("certificate.issued", "deadline.breached", "action.breached")))
-            .group_by(event.c.type, kind, deadline)
+            select(event.c.type, kind, deadline, fixed, func.count())
+            .where(event.c.type.in_(EVENT_TYPES_COUNTED))
+            .group_by(event.c.type, kind, deadline, fixed)
         )
-        for type_, kind_value, deadline_value, n in rows:
+        for type_, kind_value, deadline_value, fixed_value, n in rows:
             if type_ == "certificate.issued":
                 _add(certificates, (_label(kind_value, CERTIFICATE_KINDS),), n)
             elif type_ == "deadline.breached":
                 _add(breaches, (_deadline_label(deadline_value),), n)
-            else:
+            elif type_ == "action.breached":
                 _add(breaches, (AGREED_ACTION,), n)
+            elif type_ == "referral.stopped":
+                stopped += int(n)
+            elif fixed_value:  # deadline.met correcting a breach
+                _add(corrected, (_deadline_label(deadline_value),), n)
         rows = await conn.execute(
             select(delivery.c.status, delivery.c.purpose, delivery.c.channel, func.count())
             .where(delivery.c.status.in_((FAILED, *OUTSTANDING)))
@@ -176,6 +198,8 @@ async def read_model_counts(maker: async_sessionmaker[AsyncSession]) -> ReadMode
         referrals={(k[0], k[1]): v for k, v in referrals.items()},
         in_breach={k[0]: v for k, v in in_breach.items()},
         deadlines_breached={k[0]: v for k, v in breaches.items()},
+        breaches_corrected={k[0]: v for k, v in corrected.items()},
+        stopped=stopped,
         certificates={k[0]: v for k, v in certificates.items()},
         dispatch_failures={(k[0], k[1]): v for k, v in failures.items()},
         deliveries_outstanding={k[0]: v for k, v in outstanding.items()},
@@ -219,6 +243,19 @@ def business_families(counts: ReadModelCounts | None, seconds: float) -> list[Me
     )
     for name, n in sorted(counts.deadlines_breached.items()):
         breaches.add_metric([name], n)
+    corrected = CounterMetricFamily(
+        f"{PREFIX}_deadline_breaches_corrected",
+        "Breaches the clock decided that a fact dated in time later corrected, by deadline.",
+        labels=("deadline",),
+    )
+    for name, n in sorted(counts.breaches_corrected.items()):
+        corrected.add_metric([name], n)
+    stopped = CounterMetricFamily(
+        f"{PREFIX}_referrals_stopped",
+        "Referrals marked stopped: their workflow was terminated, failed or timed out while "
+        "the case was open (the reconciler).",
+    )
+    stopped.add_metric([], counts.stopped)
     certificates = CounterMetricFamily(
         f"{PREFIX}_certificates_issued", "Mediation certificates issued, by kind.", labels=("kind",)
     )
@@ -238,7 +275,18 @@ def business_families(counts: ReadModelCounts | None, seconds: float) -> list[Me
     )
     for status in OUTSTANDING:
         outstanding.add_metric([status], counts.deliveries_outstanding.get(status, 0))
-    return [up, took, referrals, in_breach, breaches, certificates, failures, outstanding]
+    return [
+        up,
+        took,
+        referrals,
+        in_breach,
+        breaches,
+        corrected,
+        stopped,
+        certificates,
+        failures,
+        outstanding,
+    ]
 
 
 class _Families(Collector):
@@ -304,6 +352,8 @@ def exported_names() -> set[str]:
         referrals={(ROUTES[0], STATUSES[0]): 1},
         in_breach={ROUTES[0]: 1},
         deadlines_breached={"deadline": 1},
+        breaches_corrected={"deadline": 1},
+        stopped=1,
         certificates={CERTIFICATE_KINDS[0]: 1},
         dispatch_failures={(PURPOSES[0], CHANNELS[0]): 1},
         deliveries_outstanding={PENDING: 1},

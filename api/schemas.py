@@ -110,8 +110,28 @@ class ReferralRead(Read):
     declined_on: date | None
     withdrawn_on: date | None
     closed_on: date | None
-    outcome: Outcome | None
+    outcome: Outcome | None = Field(
+        description="Why it closed. `no_response`: Disagreement Resolution where nobody "
+        "answered within the response window (not a refusal); `cancelled`: an operator "
+        "cancelled the case in the Temporal Web UI."
+    )
     closure_reason: str | None
+    parties_contacted_on: date | None = Field(
+        default=None,
+        description="Disagreement Resolution: the day the parties were asked. Their response "
+        "window (and its reminder) counts from this day, not from received_on.",
+    )
+    closure_correctable_until: date | None = Field(
+        default=None,
+        description="Closed by the clock alone (nobody answered in time): until this day an "
+        "answer given within the window can still be recorded (`party-response` with its "
+        "`on` date), which reopens the referral.",
+    )
+    stopped_on: date | None = Field(
+        default=None,
+        description="Status `stopped`: the day the reconciler found its workflow terminated, "
+        "failed or timed out with the case open. Nothing more happens by itself.",
+    )
     allowed_commands: list[str] = Field(description="Commands legal now (path segments).")
     details: MediationReferralCreate | DisagreementResolutionReferralCreate = Field(
         description="What was referred (personal data)."
@@ -145,6 +165,12 @@ def certificate_policy(referral: Referral) -> str:
         return (
             "Disagreement Resolution never issues a mediation certificate; it does not affect "
             "any right of appeal."
+        )
+    if referral.certificate_required and referral.edges:
+        return (
+            "A mediation certificate is issued within 3 working days when the family declines "
+            "mediation or after every mediation meeting, full agreement included, and "
+            "automatically when no meeting has been held within 30 days of the LA being told."
         )
     if referral.certificate_required:
         return (
@@ -211,6 +237,13 @@ def referral_read(referral: Referral) -> ReferralRead:
         closed_on=referral.closed_on,
         outcome=referral.outcome,
         closure_reason=referral.closure_reason,
+        parties_contacted_on=referral.parties_contacted_on,
+        closure_correctable_until=(
+            referral.clock_closure.reopen_until
+            if referral.clock_closure is not None and not referral.clock_closure.final
+            else None
+        ),
+        stopped_on=referral.stopped_on,
         allowed_commands=[c.replace("_", "-") for c in tr.allowed_commands(referral)],
         details=referral.request,
     )

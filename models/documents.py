@@ -18,7 +18,7 @@ import io
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import escape
@@ -54,11 +54,13 @@ from models.domain.referral import (
     DisagreementType,
     MediationReferralCreate,
     Meeting,
+    MeetingOutcome,
     Referral,
     ReferrerRole,
     Route,
     VenueKind,
 )
+from models.ics import calendar_file
 
 
 class DocumentUnavailable(ValueError):
@@ -509,10 +511,18 @@ def render_certificate(
         held = referral.held_meeting
         held_on = held.held_on if held and held.held_on else None
         when = f" on {long_date(held_on)}" if held_on else ""
-        b.para(
-            f"Mediation took place{when}. Not every issue was resolved, so {you} can appeal to "
-            "the Tribunal about the issues that are still unresolved."
-        )
+        if held is not None and held.outcome is MeetingOutcome.AGREEMENT:
+            # A16: a certificate after every concluded mediation, full agreement included.
+            b.para(
+                f"Mediation took place{when} and everyone reached an agreement. An agreement "
+                f"does not take away {your} right to appeal: if {you} still need to appeal to "
+                f"the Tribunal, this certificate lets {'you' if yours else 'them'} do so."
+            )
+        else:
+            b.para(
+                f"Mediation took place{when}. Not every issue was resolved, so {you} can appeal "
+                "to the Tribunal about the issues that are still unresolved."
+            )
     else:
         requested = referral.mediation_requested_on
         since = f" after the council was told on {long_date(requested)}" if requested else ""
@@ -828,77 +838,48 @@ def render_invitation(
 # --------------------------------------------------------------------------- iCalendar
 
 
-def _ics_escape(value: str) -> str:
-    return (
-        value.replace("\\", "\\\\")
-        .replace(";", "\\;")
-        .replace(",", "\\,")
-        .replace("\r\n", "\\n")
-        .replace("\n", "\\n")
-    )
-
-
-def _fold(line: str) -> bytes:
-    """RFC 5545 §3.1: lines of at most 75 octets, continued with CRLF + space."""
-    out = bytearray()
-    width = 0
-    for char in line:
-        encoded = char.encode()
-        if width + len(encoded) > 75:
-            out += b"\r\n "
-            width = 1
-        out += encoded
-        width += len(encoded)
-    return bytes(out) + b"\r\n"
-
-
-def _utc(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
 def meeting_calendar(
     referral: Referral,
     meeting: Meeting,
     *,
-    number: str,
+    number: str | None,
     issuer: Issuer,
     where: str,
     link: str | None,
+    cancelled: bool = False,
 ) -> bytes:
-    """A one-event iCalendar (RFC 5545) file: times in UTC, no personal data beyond the link."""
+    """The meeting as a one-event iCalendar file (``models.ics``): the invitation's, or
+    (``cancelled``) the same event's cancellation. No personal data beyond the link."""
     route = _route_name(referral)
-    description = f"Invitation {number} from {issuer.name}."
-    if link:
-        description += f" Join: {link}"
+    if cancelled:
+        description = f"This meeting has been cancelled. {issuer.name} will be in touch."
+    else:
+        description = f"Invitation {number} from {issuer.name}."
+        if link:
+            description += f" Join: {link}"
     if issuer.phone:
         description += f" Questions: {issuer.phone}."
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//SEND referrals//Meeting invitation//EN",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
-        "BEGIN:VEVENT",
-        f"UID:{referral.id}.{meeting.id}@send-referrals",
-        f"DTSTAMP:{_utc(start_of_london_day(meeting.notice_given_on))}",
-        f"DTSTART:{_utc(meeting.starts_at)}",
-        f"DTEND:{_utc(meeting.ends_at)}",
-        f"SUMMARY:{_ics_escape(f'{route.capitalize()} meeting ({issuer.name})')}",
-        f"LOCATION:{_ics_escape(where)}",
-        f"DESCRIPTION:{_ics_escape(description)}",
-        *([f"URL:{link}"] if link else []),
-        "STATUS:CONFIRMED",
-        "SEQUENCE:0",
-        "TRANSP:OPAQUE",
-        "BEGIN:VALARM",
-        "ACTION:DISPLAY",
-        f"DESCRIPTION:{_ics_escape(f'{route.capitalize()} meeting tomorrow')}",
-        f"TRIGGER:-PT{int(timedelta(days=1).total_seconds() // 3600)}H",
-        "END:VALARM",
-        "END:VEVENT",
-        "END:VCALENDAR",
-    ]
-    return b"".join(_fold(line) for line in lines)
+    stamped = meeting.cancelled_on if cancelled and meeting.cancelled_on else None
+    return calendar_file(
+        uid=f"{referral.id}.{meeting.id}@send-referrals",
+        starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at,
+        stamp=start_of_london_day(stamped or meeting.notice_given_on),
+        summary=f"{route.capitalize()} meeting ({issuer.name})",
+        location=where,
+        description=description,
+        url=None if cancelled else link,
+        cancelled=cancelled,
+        reminder=f"{route.capitalize()} meeting tomorrow",
+    )
+
+
+def cancelled_meeting_calendar(referral: Referral, meeting: Meeting, issuer: Issuer) -> bytes:
+    """The cancellation of ``meeting``'s calendar entry (same UID, higher SEQUENCE)."""
+    where, link = _where(meeting)
+    return meeting_calendar(
+        referral, meeting, number=None, issuer=issuer, where=where, link=link, cancelled=True
+    )
 
 
 # --------------------------------------------------------------------------- dispatch

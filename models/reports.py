@@ -88,7 +88,10 @@ class ActionFigures(Figures):
     completed: int
     completed_on_time: int
     share_on_time: float | None
-    breached: int = Field(description="Agreed actions that passed their due date in the period.")
+    breached: int = Field(
+        description="Agreed actions that passed their due date in the period (less those "
+        "later recorded as done by that date)."
+    )
 
 
 class Summary(Figures):
@@ -186,7 +189,9 @@ async def summary(
         return max(earlier) if earlier else None
 
     certificates: Counter[str] = Counter({kind.value: 0 for kind in CertificateKind})
-    on_time = held = within = meetings = agreed = signed = done = done_on_time = breached = 0
+    on_time = held = within = meetings = agreed = signed = done = done_on_time = 0
+    breached: set[tuple[str, str]] = set()  # (referral, action)
+    corrected: set[tuple[str, str]] = set()  # breached by the clock, then done by its day
     to_meeting: list[int] = []
     to_certificate: list[int] = []
     for referral_id, kind, on, data, route in events:
@@ -211,8 +216,10 @@ async def summary(
         elif kind == ACTION_DONE:
             done += 1
             done_on_time += bool(data.get("on_time"))
+            if data.get("breach_corrected"):  # done by its day after all, recorded late
+                corrected.add((referral_id, str(data.get("action"))))
         elif kind == ACTION_BREACHED:
-            breached += 1
+            breached.add((referral_id, str(data.get("action"))))
 
     issued = sum(certificates.values())
     return Summary(
@@ -242,7 +249,7 @@ async def summary(
             completed=done,
             completed_on_time=done_on_time,
             share_on_time=_share(done_on_time, done),
-            breached=breached,
+            breached=len(breached - corrected),
         ),
     )
 

@@ -226,6 +226,14 @@ class Settings(BaseSettings):
     idempotency_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Idempotency records (they hold responses) kept."
     )
+    reconcile_schedule: bool = Field(
+        default=True,
+        description="The worker ensures the reconciler schedule in Temporal: referrals whose "
+        "workflow was terminated, failed or timed out while open are marked stopped.",
+    )
+    reconcile_interval_minutes: int = Field(
+        default=15, ge=1, le=1440, description="How often the reconciler runs."
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -32,6 +32,9 @@ STATUS_EVENTS: Final[tuple[str, ...]] = (
     "referral.status_changed",
     "referral.closed",
     "deadline.breached",
+    "deadline.met",  # only when it corrects an earlier deadline.breached (corrected: true)
+    "meeting.cancelled",  # by cancel-meeting, or because the referral ended
+    "referral.reopened",  # a closure by the clock corrected by a fact dated in time
 )
 EVENT_TYPES: Final[tuple[str, ...]] = (*DOCUMENT_EVENTS.values(), *STATUS_EVENTS)
 EventType = Literal[
@@ -42,6 +45,9 @@ EventType = Literal[
     "referral.status_changed",
     "referral.closed",
     "deadline.breached",
+    "deadline.met",
+    "meeting.cancelled",
+    "referral.reopened",
 ]
 assert get_args(EventType) == EVENT_TYPES
 
@@ -51,6 +57,9 @@ STATUS_EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "referral.status_changed": ("from", "to"),
     "referral.closed": ("outcome",),
     "deadline.breached": ("deadline", "rule"),
+    "deadline.met": ("deadline", "rule", "due_on", "met_on", "corrected"),
+    "meeting.cancelled": ("meeting", "cancelled_by", "reason"),
+    "referral.reopened": ("reason", "party", "answered_on", "closed_on", "from_outcome"),
 }
 RETRYABLE_STATUS: Final = frozenset({408, 429})
 

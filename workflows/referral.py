@@ -30,14 +30,18 @@ with workflow.unsafe.imports_passed_through():
         NotificationRequest,
         PublishRequest,
     )
+    from activities.reconcile import CancellationQuery
     from activities.records import EventRecord, Projection
     from models.domain import transitions as tr
     from models.domain.clock import london_date, start_of_london_day
     from models.domain.commands import BookMeeting, InPersonVenue
     from models.domain.deadlines import HolidayCalendar
     from models.domain.referral import (
+        EDGE_RULES,
+        LEGACY_RULES,
         DocumentRef,
         MediationReferralCreate,
+        MeetingStatus,
         Referral,
     )
     from models.domain.summary import any_breach, breaches, latest_breach, next_due, status_line
@@ -53,6 +57,14 @@ UNAVAILABLE = "Unavailable"
 WEBHOOK_EVENT_TYPES = frozenset(
     {"referral.created", "referral.status_changed", "referral.closed", "deadline.breached"}
 )
+# Under the lifecycle-edge rules also: a meeting cancelled (by a command or by an ending), a
+# breach corrected by a fact dated in time (``deadline.met`` with ``corrected``), a reopening.
+EDGE_WEBHOOK_EVENT_TYPES = frozenset({"meeting.cancelled", "deadline.met", "referral.reopened"})
+
+# The lifecycle-edge rules (models.domain.transitions, "rules 2"), the handling of a
+# cancellation request as an operator closure, and the webhooks above: one patch, taken at
+# the start of the run and kept for the referral's life (``Referral.rules``).
+EDGES_PATCH = "edges-v1"
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -100,11 +112,13 @@ class ReferralWorkflow:
         self._projected_version = -1
         self._dispatches: list[asyncio.Task[None]] = []
         self._reports: deque[DispatchReport] = deque()
+        self._edges = False
 
     # ------------------------------------------------------------------ run loop
 
     @workflow.run
     async def run(self, start: StartReferral) -> Closed:
+        self._edges = workflow.patched(EDGES_PATCH)
         today = self._today()
         first = min(start.received_on, self._decision_date(start)).year - 1
         self._cal = await workflow.execute_activity(
@@ -127,7 +141,38 @@ class ReferralWorkflow:
         await self._apply(decision)
         await self._apply(tr.tick(self._state, self._ctx()))
 
-        while not self._state.closed:
+        if self._edges:
+            try:
+                await self._live(start)
+            except asyncio.CancelledError:
+                # The Web UI's "Request Cancellation" (WorkflowHandle.cancel()): handled
+                # below as an operator closure; anything else is not ours to swallow.
+                if workflow.cancellation_reason() is None:
+                    raise
+            if workflow.cancellation_reason() is not None:
+                await self._operator_closure()
+        else:
+            await self._live(start)
+
+        # Closed: answer whatever is still queued, let handlers finish, flush dispatches.
+        while self._inbox:
+            await self._process(self._inbox.popleft())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._dispatches:
+            await asyncio.gather(*self._dispatches)
+        await self._record_reports()
+        return Closed(
+            referral_id=start.referral_id,
+            outcome=self._state.outcome.value if self._state.outcome else None,
+            closed_on=self._state.closed_on,
+        )
+
+    async def _live(self, start: StartReferral) -> None:
+        """Until nothing more can happen: commands as they come, time as it passes. A closure
+        decided by the clock alone keeps the loop alive for its correction window."""
+        while not tr.finished(self._state):
+            if self._edges and workflow.cancellation_reason() is not None:
+                return  # a cancellation absorbed by an activity that was running
             wake = tr.next_wake(self._state, start.policy, self._calendar)
             if self._state.status_clock_running and workflow.patched("daily-status-line"):
                 # Wake each midnight while the 30-day clock runs, so "day N of 30" stays live.
@@ -150,18 +195,36 @@ class ReferralWorkflow:
             await self._apply(tr.tick(self._state, self._ctx()))
             workflow.set_current_details(self._status_line())
 
-        # Closed: answer whatever is still queued, let handlers finish, flush dispatches.
-        while self._inbox:
-            await self._process(self._inbox.popleft())
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._dispatches:
-            await asyncio.gather(*self._dispatches)
-        await self._record_reports()
-        return Closed(
-            referral_id=start.referral_id,
-            outcome=self._state.outcome.value if self._state.outcome else None,
-            closed_on=self._state.closed_on,
-        )
+    async def _operator_closure(self) -> None:
+        """A cancellation request (the Web UI's button, ``WorkflowHandle.cancel()``): close the
+        case as ``cancelled`` like any other ending, recorded against the operator."""
+        actor = await self._canceller()
+        decision = tr.cancel_by_operator(self._state, self._ctx(actor))
+        if decision.events:
+            await self._apply(decision)
+        elif self._projected_version < self._state.version:
+            await self._apply(decision, force=True)  # a change the cancellation interrupted
+        # Free every slot no longer booked (idempotent): the meeting this closure cancelled,
+        # and one a command cancelled just before the request interrupted it.
+        for meeting in self._state.meetings:
+            if meeting.status is MeetingStatus.CANCELLED:
+                await self._release(meeting.id)
+
+    async def _canceller(self) -> str:
+        """Who asked: the identity on the cancellation request, read from the history."""
+        try:
+            info = workflow.info()
+            identity: str = await workflow.execute_activity(
+                "cancellation_requested_by",
+                CancellationQuery(workflow_id=info.workflow_id, run_id=info.run_id),
+                result_type=str,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary="who requested the cancellation",
+            )
+        except ActivityError:
+            identity = ""
+        return f"operator ({identity})" if identity else tr.OPERATOR
 
     def _has_work(self) -> bool:
         return bool(self._inbox) or bool(self._reports)
@@ -254,9 +317,9 @@ class ReferralWorkflow:
             summary=f"release the mediator's slot for {meeting_id}",
         )
 
-    async def _apply(self, decision: tr.Decision) -> None:
+    async def _apply(self, decision: tr.Decision, *, force: bool = False) -> None:
         """Adopt the new state, project it (awaited), then start its effects."""
-        if not decision.events and self._referral is not None:
+        if not decision.events and self._referral is not None and not force:
             return
         self._referral = decision.referral
         now = workflow.now()
@@ -282,12 +345,20 @@ class ReferralWorkflow:
         )
         self._projected_version = self._state.version
         self._publish()
-        published = tuple(r for r in records if r.type in WEBHOOK_EVENT_TYPES)
+        published = tuple(r for r in records if self._is_webhook(r))
         if published and workflow.patched("webhooks-v1"):
-            self._dispatches.append(asyncio.create_task(self._publish_events(tuple(records))))
+            sent = published if self._edges else tuple(records)
+            self._dispatches.append(asyncio.create_task(self._publish_events(sent)))
         for effect in decision.effects:
             self._effect_seq += 1
             self._dispatches.append(asyncio.create_task(self._run_effect(self._effect_seq, effect)))
+
+    def _is_webhook(self, record: EventRecord) -> bool:
+        if record.type in WEBHOOK_EVENT_TYPES:
+            return True
+        if not self._edges or record.type not in EDGE_WEBHOOK_EVENT_TYPES:
+            return False
+        return record.type != "deadline.met" or bool(record.data.get("corrected"))
 
     async def _run_effect(self, seq: int, effect: tr.Effect) -> None:
         referral = self._state
@@ -466,6 +537,7 @@ class ReferralWorkflow:
             policy=self._start.policy,
             actor=actor,
             new_number=_number,
+            rules=EDGE_RULES if self._edges else LEGACY_RULES,
         )
 
     @staticmethod

@@ -35,7 +35,7 @@ from models.bank_holidays import england_and_wales_calendar
 from models.domain import transitions as tr
 from models.domain.clock import london_date
 from models.domain.commands import COMMAND_MODELS
-from models.domain.referral import Referral, ReferralCreate
+from models.domain.referral import MediationReferralCreate, Referral, ReferralCreate
 from models.domain.summary import council_label, static_summary
 from models.settings import Settings
 from models.tables import LocalAuthorityRow, ProviderRow, ReferralRow
@@ -119,6 +119,31 @@ async def _exists(request: Request, referral_id: str) -> bool:
     status_code=201,
     response_model=ReferralRead,
     summary="Create a referral (Mediation or Disagreement Resolution)",
+    description=(
+        "Opens the referral and starts its workflow; the answer is the referral as it now "
+        "stands.\n\n"
+        "**Two kinds of clock.** Statutory deadlines (DL-01…DL-13) run from their legal "
+        "trigger dates, which may be in the past: a referral entered late (`received_on` "
+        "weeks ago) can be in breach the moment it opens, and what is already due happens at "
+        "once (a deemed certificate, say). Clocks the service sets to give someone time to "
+        "act run from when that person is actually asked: a Disagreement Resolution party "
+        "has 10 working days from the day the service contacts them (today, for a late "
+        "entry) or from `parties_contacted_on` if you asked them already; reminders and the "
+        "'reply by' dates in notices count from there. No notice asks anyone to act by a date "
+        "already past: a late notice says what is overdue and what happens next.\n\n"
+        "**Facts already known.** A referral migrated from another system can carry `facts` "
+        "(each a command with its `on` date): they are applied in date order by exactly the "
+        "rules of the commands, so the referral starts in its true state in one call; what "
+        "they trigger (a certificate, a reminder) happens now. A fact not possible at its "
+        "point is a 422 naming `body.facts.<n>`.\n\n"
+        "**Corrections.** A breach the clock decided because nothing was recorded in time is "
+        "re-decided when the fact arrives dated on or before the due day (the deadline is "
+        "then `met`, the timeline says so and a `deadline.met` webhook with `corrected: true` "
+        "follows the earlier `deadline.breached`). A Disagreement Resolution closed because "
+        "nobody answered (`outcome: no_response`) reopens if an answer given within the "
+        "window is recorded by `closure_correctable_until` (30 days). A certificate once "
+        "issued is never withdrawn."
+    ),
     responses={
         422: {"description": "Invalid referral (problem+json naming each field)."},
     },
@@ -204,7 +229,11 @@ async def start_referral(
     referral_id = str(uuid.uuid5(ID_NAMESPACE, key_digest(caller, key)) if key else uuid.uuid4())
     policy = policy_for(settings, provider)
     # Dry run of the workflow's own opening step: every intake rule answers here as a 422.
-    cal = england_and_wales_calendar(received_on.year - 2, received_on.year + 2)
+    # The years the workflow loads too: from before the decision to a few years after today
+    # (a late entry's service clocks run from today, not from received_on).
+    decided = body.decision.decision_date if isinstance(body, MediationReferralCreate) else None
+    earliest = min(received_on, decided or received_on)
+    cal = england_and_wales_calendar(earliest.year - 1, london_date(now).year + 4)
     try:
         tr.open_referral(
             referral_id,

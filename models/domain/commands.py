@@ -7,23 +7,28 @@ referral was received): every deadline runs from the fact's date, not the reques
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, model_validator
 
-from models.domain.referral import (
+from models.domain.base import (
     ActionKind,
     Identifier,
+    IsoDate,
+    IsoDateTime,
     MeetingOutcome,
     Strict,
+    StrictBool,
+    StrictInt,
     Text,
     VenueKind,
+    refuse,
 )
 
 OnDate = Annotated[
-    date | None,
+    IsoDate | None,
     Field(
         default=None,
         description="The date it happened (default today, Europe/London). Never in the future, "
@@ -59,22 +64,44 @@ class DeclineMediation(Strict):
 
 
 class RequestMediation(Strict):
-    """The family wants mediation; the LA has been told: the 30-day clock starts (DL-03)."""
+    """The family wants mediation; the LA has been told: the 30-day clock starts (DL-03).
+
+    Where health care provision is in issue the service tells each ICB on the LA's behalf
+    the day it records this (DL-04); for a health-only dispute the ICB arranges mediation
+    within 30 days of receiving that notice (DL-05). If the LA had already told the ICB,
+    give the day the ICB received it as ``icb_notified_on``.
+    """
 
     command: Literal["request_mediation"] = "request_mediation"
     on: OnDate = None
     issues: tuple[Text, ...] = Field(default=(), description="Mediation issues, if new.")
+    icb_notified_on: IsoDate | None = Field(
+        default=None,
+        description="When the ICB received the LA's notice of the health issues, if the LA "
+        "has already sent it (default: the service sends it now, so today). DL-05 (health "
+        "only) counts 30 days from this day.",
+    )
 
 
 class LaUnableToArrange(Strict):
-    """The LA told the provider it cannot arrange mediation in 30 days (DL-08 trigger)."""
+    """The LA told the provider it cannot arrange mediation in 30 days (DL-08 trigger).
+
+    Only where a certificate is needed to appeal: for a section I-only, health-only or
+    social-care-only dispute there is no deemed certificate, so this is a 409 saying why.
+    """
 
     command: Literal["la_unable_to_arrange"] = "la_unable_to_arrange"
     on: OnDate = None
 
 
 class PartyResponse(Strict):
-    """A party says whether it will take part (Disagreement Resolution)."""
+    """A party says whether it will take part (Disagreement Resolution).
+
+    Give the day the party answered as ``on``. If the referral was closed because nobody
+    answered in time, an answer given on or before the last day of the response window can
+    still be recorded until ``closure_correctable_until``: an acceptance reopens the referral
+    and everyone told of the closure is told.
+    """
 
     command: Literal["party_response"] = "party_response"
     party_id: Identifier
@@ -85,7 +112,7 @@ class PartyResponse(Strict):
     @model_validator(mode="after")
     def _reason_for_decline(self) -> PartyResponse:
         if self.answer is Answer.DECLINED and not self.reason:
-            raise ValueError("reason: give the party's reason for declining")
+            refuse([("reason", "give the party's reason for declining")])
         return self
 
 
@@ -109,15 +136,15 @@ class BookMeeting(Strict):
 
     command: Literal["book_meeting"] = "book_meeting"
     mediator_id: Identifier
-    starts_at: AwareDatetime = Field(description="Start, RFC 3339 with offset.")
-    duration_minutes: int = Field(
-        default=150, ge=30, le=480, description="Usually 2–3 hours (DL-15)."
+    starts_at: IsoDateTime = Field(description="Start, RFC 3339 with offset.")
+    duration_minutes: StrictInt = Field(
+        default=150, ge=30, le=480, description="Usually 2–3 hours (DL-15). A JSON number."
     )
     venue: VenueChoice = RemoteVenue()
-    notice_given_on: date | None = Field(
+    notice_given_on: IsoDate | None = Field(
         default=None, description="When the family was told date and place (default today)."
     )
-    short_notice_consented: bool | None = Field(
+    short_notice_consented: StrictBool | None = Field(
         default=None,
         description="The family agrees to less than 5 working days' notice (DL-06); default "
         "from the referral's preferences.",
@@ -125,7 +152,7 @@ class BookMeeting(Strict):
     attendees: tuple[Identifier, ...] | None = Field(
         default=None, description="Party ids to invite; default every party taking part."
     )
-    after_deadline_acknowledged: bool = Field(
+    after_deadline_acknowledged: StrictBool = Field(
         default=False,
         description="Book after the 30-day date anyway (the deemed certificate still issues).",
     )
@@ -136,7 +163,11 @@ class BookMeeting(Strict):
 
 
 class CancelMeeting(Strict):
-    """Any party may cancel; the meeting can then be rebooked."""
+    """Any party may cancel; the meeting can then be rebooked.
+
+    The mediator's slot is released, and every invitee (the mediator and the supporter too)
+    is told, with the calendar entry cancelled (same UID, higher SEQUENCE, METHOD:CANCEL).
+    """
 
     command: Literal["cancel_meeting"] = "cancel_meeting"
     cancelled_by: Identifier = Field(
@@ -155,12 +186,12 @@ class ActionDraft(Strict):
         description="What the action requires; sets the legal deadline (regs 42/44). Use "
         "agreed_date with due_on for a date the parties agreed in writing (and always on DR)."
     )
-    due_on: date | None = Field(default=None, description="Required for agreed_date.")
+    due_on: IsoDate | None = Field(default=None, description="Required for agreed_date.")
 
     @model_validator(mode="after")
     def _due_for_agreed_date(self) -> ActionDraft:
         if self.kind is ActionKind.AGREED_DATE and self.due_on is None:
-            raise ValueError("due_on: an agreed_date action needs the date the parties agreed")
+            refuse([("due_on", "an agreed_date action needs the date the parties agreed")])
         return self
 
 
@@ -168,7 +199,7 @@ class RecordMeeting(Strict):
     """The meeting was held: outcome, what was settled, what stays open for appeal."""
 
     command: Literal["record_meeting"] = "record_meeting"
-    held_on: date | None = Field(default=None, description="Default today.")
+    held_on: IsoDate | None = Field(default=None, description="Default today.")
     outcome: MeetingOutcome
     settled_issues: tuple[Text, ...] = ()
     open_issues: tuple[Text, ...] = Field(
@@ -178,17 +209,19 @@ class RecordMeeting(Strict):
 
     @model_validator(mode="after")
     def _outcome_consistent(self) -> RecordMeeting:
-        if self.outcome is MeetingOutcome.PARTIAL_AGREEMENT and (
-            not self.settled_issues or not self.open_issues
-        ):
-            raise ValueError(
-                "partial_agreement: list both settled_issues and open_issues "
-                "(the open ones remain open for appeal)"
-            )
+        errors: list[tuple[str, str]] = []
+        if self.outcome is MeetingOutcome.PARTIAL_AGREEMENT:
+            why = "partial_agreement lists both settled_issues and open_issues (the open ones "
+            why += "remain open for appeal)"
+            if not self.settled_issues:
+                errors.append(("settled_issues", why))
+            if not self.open_issues:
+                errors.append(("open_issues", why))
         if self.outcome is MeetingOutcome.NO_AGREEMENT and self.agreed_actions:
-            raise ValueError("agreed_actions: none can be agreed with no_agreement")
+            errors.append(("agreed_actions", "none can be agreed with no_agreement"))
         if self.outcome is not MeetingOutcome.NO_AGREEMENT and not self.agreed_actions:
-            raise ValueError("agreed_actions: record the actions the parties agreed")
+            errors.append(("agreed_actions", "record the actions the parties agreed"))
+        refuse(errors)
         return self
 
 
@@ -209,7 +242,13 @@ class CompleteAction(Strict):
 
 
 class Withdraw(Strict):
-    """The family withdraws the referral: it closes, and nothing more happens."""
+    """The family withdraws the referral: it closes, and nothing more happens.
+
+    A booked meeting is cancelled as by cancel-meeting (slot released, every invitee told,
+    calendar entry cancelled, ``meeting.cancelled`` webhook), and the family is told in plain
+    words what withdrawing means for their right of appeal (and the appeal deadline if one
+    runs).
+    """
 
     command: Literal["withdraw"] = "withdraw"
     on: OnDate = None
@@ -229,6 +268,19 @@ Command = Annotated[
     | SignAgreement
     | CompleteAction
     | Withdraw,
+    Field(discriminator="command"),
+]
+
+#: Facts already known when a referral is entered (``facts`` on ``POST /v1/referrals``): the
+#: commands that record a dated fact before any meeting, applied in date order through the
+#: same rules as the commands themselves.
+KnownFact = Annotated[
+    Action
+    | InformationSession
+    | DeclineMediation
+    | RequestMediation
+    | LaUnableToArrange
+    | PartyResponse,
     Field(discriminator="command"),
 ]
 

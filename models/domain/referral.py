@@ -6,14 +6,11 @@ they are stored in workflow histories and in the database, so never rename one.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -22,56 +19,23 @@ from pydantic import (
     model_validator,
 )
 
-# Characters never accepted in text that is printed on a legal document, put in an email
-# header or shown to another party: C0/C1 controls (line breaks too, in one-line text) and the
-# Unicode bidirectional controls that can make a printed name read differently from its bytes.
-_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_LINE_FORBIDDEN = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
-_TEXT_FORBIDDEN = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+# The building blocks live in ``base`` (``commands`` needs them too); the names other modules
+# import from here are re-exported.
+from models.domain.base import ActionKind as ActionKind
+from models.domain.base import Identifier as Identifier
+from models.domain.base import IsoDate, StrictBool, refuse
+from models.domain.base import MeetingOutcome as MeetingOutcome
+from models.domain.base import ShortText as ShortText
+from models.domain.base import Strict as Strict
+from models.domain.base import Text as Text
+from models.domain.base import VenueKind as VenueKind
+from models.domain.commands import KnownFact
 
-
-def _refuse(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        found = pattern.search(value)
-        if found is not None:
-            raise ValueError(
-                f"{what} must not contain control or bidirectional-override characters "
-                f"(found U+{ord(found.group()):04X})"
-            )
-        return value
-
-    return check
-
-
-_one_line = _refuse(_LINE_FORBIDDEN, "one-line text")
-_multi_line = _refuse(_TEXT_FORBIDDEN, "text")
-
-#: Free text (issues, reasons, addresses): line breaks and tabs allowed, other controls not.
-Text = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
-    AfterValidator(_multi_line),
-]
-#: Names and titles: one line (they reach email headers and document headings).
-ShortText = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_one_line),
-]
-Identifier = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-]
 #: A caller's own case reference: one line, identifier-like (it reaches email subjects).
 ExternalReference = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:#-]{0,63}$"),
 ]
-
-
-class Strict(BaseModel):
-    """Input models: unknown fields are refused, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Route(StrEnum):
@@ -138,11 +102,6 @@ class PartyKind(StrEnum):
     OTHER = "other"
 
 
-class VenueKind(StrEnum):
-    REMOTE = "remote"
-    IN_PERSON = "in_person"
-
-
 class Status(StrEnum):
     AWAITING_INFORMATION_SESSION = "awaiting_information_session"
     AWAITING_FAMILY_DECISION = "awaiting_family_decision"
@@ -152,6 +111,7 @@ class Status(StrEnum):
     AGREEMENT_AWAITING_SIGNATURE = "agreement_awaiting_signature"
     TRACKING_ACTIONS = "tracking_actions"
     CLOSED = "closed"
+    STOPPED = "stopped"  # the workflow was terminated or failed with the case open (reconciler)
 
 
 class Outcome(StrEnum):
@@ -164,12 +124,8 @@ class Outcome(StrEnum):
     WITHDRAWN = "withdrawn"
     PARTIES_DECLINED = "parties_declined"
     NO_MEETING = "no_meeting"
-
-
-class MeetingOutcome(StrEnum):
-    AGREEMENT = "agreement"
-    PARTIAL_AGREEMENT = "partial_agreement"
-    NO_AGREEMENT = "no_agreement"
+    NO_RESPONSE = "no_response"  # DR: nobody answered within the response window
+    CANCELLED = "cancelled"  # an operator cancelled the case (Temporal Web UI)
 
 
 class CertificateKind(StrEnum):
@@ -184,24 +140,6 @@ class PartyAnswer(StrEnum):
     DECLINED = "declined"
     NO_RESPONSE = "no_response"
     REQUIRED = "required"  # Mediation: the LA (and ICB) must attend and cannot decline
-
-
-class ActionKind(StrEnum):
-    """What an agreed action requires: sets its deadline (RULES.md §3.3, DL-10–DL-12)."""
-
-    NON_APPEALABLE = "non_appealable"  # DL-10: 2 weeks
-    ICB_NOTIFY_LA = "icb_notify_la"  # DL-11: 1 week
-    CEASE_PLAN = "cease_plan"  # reg 44(2)(a): immediately
-    ASSESS_NOTIFY = "assess_notify"  # reg 44(2)(b): 2 weeks
-    ASSESS_NOT_NECESSARY = "assess_not_necessary"  # reg 44(2)(b): 10 weeks
-    ASSESS_FINAL_PLAN = "assess_final_plan"  # reg 44(2)(b): 14 weeks
-    MAKE_PLAN_DRAFT = "make_plan_draft"  # reg 44(2)(c): 5 weeks
-    MAKE_PLAN_FINAL = "make_plan_final"  # reg 44(2)(c): 11 weeks
-    RECONSIDER = "reconsider"  # reg 44(2)(d): 2 weeks
-    AMEND_PLAN = "amend_plan"  # reg 44(2)(e): 5 weeks
-    AMEND_SCHOOL = "amend_school"  # reg 44(2)(f): 2 weeks
-    CONTINUE_TO_MAINTAIN = "continue_to_maintain"  # reg 44(2)(g): immediately
-    AGREED_DATE = "agreed_date"  # DL-12x / DR: the parties' own date, given as due_on
 
 
 # --------------------------------------------------------------------------- intake
@@ -222,7 +160,15 @@ class Contact(Strict):
             ContactMethod.POST: self.postal_address,
         }[self.preferred]
         if wanted is None:
-            raise ValueError(f"preferred contact is {self.preferred.value} but none was given")
+            field = {"email": "email", "phone": "phone", "post": "postal_address"}
+            refuse(
+                [
+                    (
+                        field[self.preferred.value],
+                        f"preferred contact is {self.preferred.value} but none was given",
+                    )
+                ]
+            )
         return self
 
 
@@ -239,7 +185,14 @@ class Referrer(Strict):
 
 class Child(Strict):
     name: ShortText = Field(description="The child's or young person's name (personal data).")
-    date_of_birth: date = Field(description="Used for the compulsory-school-age and 25 checks.")
+    date_of_birth: IsoDate = Field(description="Used for the compulsory-school-age and 25 checks.")
+    school_autumn_term_starts: IsoDate | None = Field(
+        default=None,
+        description="First day of the autumn term at the child's school in the year they turn "
+        "16, if known (RULES.md A15): it decides when compulsory school age ends for a 16th "
+        "birthday around 1 September. Unknown: 1 September is assumed, and for a 16th birthday "
+        "in August or September a referral is not refused on age alone (a notice asks for it).",
+    )
 
 
 class Party(Strict):
@@ -262,8 +215,8 @@ class Supporter(Strict):
 
 class Decision(Strict):
     type: DecisionType
-    letter_date: date = Field(description="The date on the decision letter.")
-    sent_date: date | None = Field(
+    letter_date: IsoDate = Field(description="The date on the decision letter.")
+    sent_date: IsoDate | None = Field(
         default=None,
         description="When the notice was sent, if known: deadlines run from the earlier of "
         "letter and sent dates, never from receipt (RULES.md A2).",
@@ -278,10 +231,12 @@ class Decision(Strict):
 
     @model_validator(mode="after")
     def _sections_fit_type(self) -> Decision:
+        errors: list[tuple[str, str]] = []
         if self.type is DecisionType.PLAN_CONTENTS and not self.sections:
-            raise ValueError("sections: list the plan sections disputed for plan_contents")
+            errors.append(("sections", "list the plan sections disputed for plan_contents"))
         if len(set(self.sections)) != len(self.sections):
-            raise ValueError("sections: each section once")
+            errors.append(("sections", "each section once"))
+        refuse(errors)
         return self
 
 
@@ -290,7 +245,7 @@ class Preferences(Strict):
     reasonable_adjustments: Text | None = Field(
         default=None, description="Anything the provider should arrange (personal data)."
     )
-    consents_to_short_notice: bool = Field(
+    consents_to_short_notice: StrictBool = Field(
         default=False,
         description="The family agrees to less than 5 working days' notice of a meeting (DL-06).",
     )
@@ -298,7 +253,7 @@ class Preferences(Strict):
 
 
 class _ReferralCommon(Strict):
-    received_on: date | None = Field(
+    received_on: IsoDate | None = Field(
         default=None,
         description="When the provider received the referral (default today, Europe/London). "
         "Never in the future.",
@@ -318,13 +273,31 @@ class _ReferralCommon(Strict):
         default=(),
         description="People the family suggests should attend (e.g. SENCO, class teacher).",
     )
+    facts: tuple[KnownFact, ...] = Field(
+        default=(),
+        description="Facts already known when the referral is entered late or migrated from "
+        "another system, each a command with the date it happened (`on`, required), e.g. "
+        '`{"command": "party_response", "party_id": "school", "answer": "accepted", '
+        '"on": "2026-11-10"}`. Applied in date order by exactly the rules of the commands '
+        "(a fact not possible at that point is a 422 naming it), so the referral starts in its "
+        "true state; what those facts trigger (a certificate, say) happens now. Mediation: "
+        "action, information_session, decline_mediation, request_mediation, "
+        "la_unable_to_arrange. Disagreement Resolution: action, party_response.",
+    )
+
+    def _fact_errors(self) -> list[tuple[str, str]]:
+        return [
+            (f"facts.{n}.on", "give the date it happened")
+            for n, fact in enumerate(self.facts)
+            if fact.on is None
+        ]
 
 
 class MediationReferralCreate(_ReferralCommon):
     route: Literal[Route.MEDIATION]
     decision: Decision
-    health_care_in_issue: bool = False
-    social_care_in_issue: bool = False
+    health_care_in_issue: StrictBool = False
+    social_care_in_issue: StrictBool = False
     health_provision_sought: Text | None = Field(
         default=None,
         description="Where the issues include missing health provision: what is sought "
@@ -344,29 +317,48 @@ class MediationReferralCreate(_ReferralCommon):
     @model_validator(mode="after")
     def _coherent(self) -> MediationReferralCreate:
         sections = set(self.decision.sections)
+        errors: list[tuple[str, str]] = []
         if sections & HEALTH_SECTIONS and not self.health_care_in_issue:
-            raise ValueError(
-                "health_care_in_issue: sections C or G are disputed, so health care provision "
-                "is in issue; set health_care_in_issue to true"
+            errors.append(
+                (
+                    "health_care_in_issue",
+                    "sections C or G are disputed, so health care provision is in issue; "
+                    "set health_care_in_issue to true",
+                )
             )
         if sections & SOCIAL_CARE_SECTIONS and not self.social_care_in_issue:
-            raise ValueError(
-                "social_care_in_issue: sections D or H1/H2 are disputed, so social care "
-                "provision is in issue; set social_care_in_issue to true"
+            errors.append(
+                (
+                    "social_care_in_issue",
+                    "sections D or H1/H2 are disputed, so social care provision is in issue; "
+                    "set social_care_in_issue to true",
+                )
             )
-        if self.health_care_in_issue and not self.icbs:
-            raise ValueError(
-                "icbs: health care provision is in issue, so the ICB must be named and told "
-                "within 3 working days (DL-04)"
+        if (self.health_care_in_issue or sections & HEALTH_SECTIONS) and not self.icbs:
+            errors.append(
+                (
+                    "icbs",
+                    "health care provision is in issue, so the ICB must be named and told "
+                    "within 3 working days (DL-04)",
+                )
             )
-        if self.health_care_in_issue and not self.health_provision_sought:
-            raise ValueError(
-                "health_provision_sought: say what health care provision is sought (reg 32(e))"
+        if (self.health_care_in_issue or sections & HEALTH_SECTIONS) and not (
+            self.health_provision_sought
+        ):
+            errors.append(
+                (
+                    "health_provision_sought",
+                    "say what health care provision is sought (reg 32(e))",
+                )
             )
         if self.local_authority_contact.kind is not PartyKind.LOCAL_AUTHORITY:
-            raise ValueError("local_authority_contact: kind must be local_authority")
-        if any(icb.kind is not PartyKind.ICB for icb in self.icbs):
-            raise ValueError("icbs: every entry must have kind icb")
+            errors.append(("local_authority_contact.kind", "must be local_authority"))
+        errors += [
+            (f"icbs.{n}.kind", "every ICB entry must have kind icb")
+            for n, icb in enumerate(self.icbs)
+            if icb.kind is not PartyKind.ICB
+        ]
+        refuse([*errors, *self._fact_errors()])
         return self
 
     @property
@@ -399,7 +391,7 @@ class MediationReferralCreate(_ReferralCommon):
 class DisagreementResolutionReferralCreate(_ReferralCommon):
     route: Literal[Route.DISAGREEMENT_RESOLUTION]
     disagreement_type: DisagreementType
-    has_ehc_plan: bool = Field(default=False, description="No EHC plan is needed for DR.")
+    has_ehc_plan: StrictBool = Field(default=False, description="No EHC plan is needed for DR.")
     parties: tuple[Party, ...] = Field(
         min_length=1, description="The parties the disagreement is with; each is asked to agree."
     )
@@ -410,6 +402,18 @@ class DisagreementResolutionReferralCreate(_ReferralCommon):
         "such a dispute belongs to Mediation and is refused here with a pointer to it.",
     )
     linked_referral_id: Identifier | None = None
+    parties_contacted_on: IsoDate | None = Field(
+        default=None,
+        description="When the parties were asked whether they will take part, if you have "
+        "already asked them. Default: the day the service contacts them, which is today, even "
+        "for a referral entered late. The response window (10 working days) and the reminder "
+        "count from this day, never from received_on.",
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DisagreementResolutionReferralCreate:
+        refuse(self._fact_errors())
+        return self
 
 
 ReferralCreate = Annotated[
@@ -560,6 +564,31 @@ class PartyState(BaseModel):
         return self.party.id
 
 
+class ClockClosure(BaseModel):
+    """A closure decided by the clock alone (DR: nobody agreed by the response deadline).
+
+    Until ``reopen_until`` a fact dated before ``closed_on`` (a party's answer given in time
+    but recorded late) can still correct it: the referral reopens where the facts put it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    closed_on: date = Field(description="The day the clock closed the referral.")
+    window_ended_on: date = Field(description="The last day an answer counted (the deadline).")
+    reopen_until: date = Field(description="The last day a correction can reopen it.")
+    waived: tuple[str, ...] = Field(
+        default=(), description="Deadlines the closure set aside (restored on reopening)."
+    )
+    told: tuple[str, ...] = Field(
+        default=(), description="Who was told of the closure (told again of a reopening)."
+    )
+    final: bool = Field(default=False, description="The correction window has ended.")
+
+
+LEGACY_RULES = 1
+EDGE_RULES = 2
+
+
 class Referral(BaseModel):
     """The whole referral as the workflow holds it; the API's ``ReferralRead`` is built from it."""
 
@@ -592,10 +621,27 @@ class Referral(BaseModel):
     closed_on: date | None = None
     outcome: Outcome | None = None
     closure_reason: str | None = None
+    rules: int = Field(
+        default=LEGACY_RULES,
+        description="The rule set the referral runs under: 1 for referrals started before the "
+        "lifecycle-edge rules (two kinds of clock, corrections, endings), 2 after. Fixed for "
+        "the referral's life, so a running case never changes rules half-way.",
+    )
+    parties_contacted_on: date | None = Field(
+        default=None,
+        description="DR: when the parties were asked; their response window counts from it.",
+    )
+    clock_closure: ClockClosure | None = None
+    stopped_on: date | None = None
 
     @property
     def closed(self) -> bool:
         return self.status is Status.CLOSED
+
+    @property
+    def edges(self) -> bool:
+        """Runs under the lifecycle-edge rules (see ``rules``)."""
+        return self.rules >= EDGE_RULES
 
     @property
     def status_clock_running(self) -> bool:

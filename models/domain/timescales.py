@@ -10,9 +10,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from models.domain import deadlines as dl
+from models.domain.base import IsoDate, refuse
 from models.domain.deadlines import HolidayCalendar
 
 EARLIEST_TRIGGER = date(2014, 9, 1)
@@ -20,8 +29,8 @@ EARLIEST_TRIGGER = date(2014, 9, 1)
 LATEST_DATE = date(2099, 12, 31)
 """The bank holiday tables this service loads stop at 2100 (``years_needed`` adds a year)."""
 
-TriggerDate = Annotated[date, Field(ge=EARLIEST_TRIGGER, le=LATEST_DATE)]
-BirthDate = Annotated[date, Field(ge=date(1900, 1, 1), le=LATEST_DATE)]
+TriggerDate = Annotated[IsoDate, Field(ge=EARLIEST_TRIGGER, le=LATEST_DATE)]
+BirthDate = Annotated[IsoDate, Field(ge=date(1900, 1, 1), le=LATEST_DATE)]
 
 _RANGE = " Between 2014-09-01 and 2099-12-31."
 
@@ -104,7 +113,14 @@ class TimescalesRequest(BaseModel):
         "school age and the young-person period (AGE-01/02). Between 1900-01-01 and "
         "2099-12-31.",
     )
-    section_i_only: bool = Field(
+    school_autumn_term_starts: TriggerDate | None = Field(
+        default=None,
+        description="With date_of_birth: the first day of the autumn term at the child's "
+        "school in the year they turn 16 (RULES.md A15). A 16th birthday from 1 September up "
+        "to the day before that term starts ends compulsory school age in the June before the "
+        "birthday (EA 1996 s8(3)(a)); without it 1 September is assumed." + _RANGE,
+    )
+    section_i_only: StrictBool = Field(
         default=False,
         description="True when the appeal is about Section I (school or institution named, "
         "or none named) only: no mediation certificate is needed (RULES.md §2 M4, A13), so "
@@ -177,6 +193,20 @@ class TimescalesRequest(BaseModel):
     def _agreement_after_decision(cls, value: date | None, info: ValidationInfo) -> date | None:
         _not_before_field(value, "mediation_agreement_date", info)
         return value
+
+    @model_validator(mode="after")
+    def _term_start_fits_the_birthday(self) -> TimescalesRequest:
+        term = self.school_autumn_term_starts
+        if term is None:
+            return self
+        if self.date_of_birth is None:
+            refuse([("school_autumn_term_starts", "give it with date_of_birth")])
+            return self
+        try:
+            dl.compulsory_school_age_ends(self.date_of_birth, autumn_term_starts=term)
+        except ValueError as exc:
+            refuse([("school_autumn_term_starts", str(exc))])
+        return self
 
     @field_validator("section_i_only")
     @classmethod
@@ -352,7 +382,8 @@ class TimescalesResponse(BaseModel):
         default=None,
         description=(
             "AGE-01: last day of compulsory school age (the last Friday in June of the school "
-            "year, 1 Sep-31 Aug, in which the child turns 16)."
+            "year in which the child turns 16; the school year starts with the autumn term "
+            "given as school_autumn_term_starts, else on 1 September, A15)."
         ),
     )
     young_person_from: date | None = Field(
@@ -437,8 +468,11 @@ def compute_timescales(req: TimescalesRequest, cal: HolidayCalendar) -> Timescal
         out["latest_notice_date_literal"] = notice.literal
 
     if (dob := req.date_of_birth) is not None:
-        out["compulsory_school_age_ends"] = dl.compulsory_school_age_ends(dob)
-        out["young_person_from"] = dl.young_person_from(dob)
+        term = req.school_autumn_term_starts
+        out["compulsory_school_age_ends"] = dl.compulsory_school_age_ends(
+            dob, autumn_term_starts=term
+        )
+        out["young_person_from"] = dl.young_person_from(dob, autumn_term_starts=term)
         out["young_person_until_inclusive"] = dl.young_person_until_inclusive(dob)
 
     return TimescalesResponse.model_validate(out)

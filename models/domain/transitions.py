@@ -5,13 +5,27 @@ London date, the bank holiday calendar, the actor, a number generator) and retur
 ``Decision``: the new referral, the effects to run (as data) and the audit events. ``tick()``
 applies everything the passage of time has made due (deadlines, the day-30 deemed
 certificate, reminders, consent deadlines). The workflow feeds both and runs the effects.
+
+Two kinds of clock. **Statutory deadlines** (DL-01…DL-13) run from their legal trigger dates,
+which may lie in the past: a referral entered late can be in breach the moment it opens.
+**Clocks the service sets to give someone time to act** (the Disagreement Resolution response
+window and its reminder, the "reply by" dates in notices) run from the day that person was
+actually asked: the day the service contacts them (today, for a late entry) or a
+``parties_contacted_on`` the caller gives. No notice ever asks anyone to act by a date that
+has passed; a late notice says what is overdue and what happens next.
+
+Referrals carry the rule set they started under (``Referral.rules``): the rules below marked
+"rules 2" (the lifecycle edges: the two clocks, facts at intake, corrections of clock-made
+breaches and closures, endings that release a booked meeting, A15/A16, no-certificate
+disputes) apply only to referrals opened under them, so a running case never changes rules
+half-way and the workflow histories recorded before them replay unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,11 +49,13 @@ from models.domain.commands import (
     Withdraw,
 )
 from models.domain.referral import (
+    EDGE_RULES,
     ActionKind,
     AgreedAction,
     Agreement,
     Certificate,
     CertificateKind,
+    ClockClosure,
     Deadline,
     DisagreementResolutionReferralCreate,
     DocumentRef,
@@ -63,7 +79,13 @@ from models.domain.referral import (
 
 FAMILY = "family"
 SYSTEM = "system"
+MEDIATOR = "mediator"
+SUPPORTER = "supporter"
 CANCELLERS = frozenset({"provider", "mediator", "supporter"})
+#: Rules 2: a closure decided by the clock alone can be corrected for this long.
+REOPEN_WINDOW = timedelta(days=30)
+#: Rules 2: the actor of an operator's cancellation when the request names nobody.
+OPERATOR = "operator (Temporal Web UI)"
 
 
 class Policy(BaseModel):
@@ -151,6 +173,7 @@ class Context:
     policy: Policy
     actor: str = SYSTEM
     new_number: Callable[[str], str] = lambda prefix: f"{prefix}-0"
+    rules: int = EDGE_RULES  # stamped on a referral when it opens (Referral.rules)
 
 
 # ---------------------------------------------------------------------------- the table
@@ -182,6 +205,7 @@ LEGAL: Mapping[tuple[Route, Status], frozenset[str]] = {
     (M, S.AGREEMENT_AWAITING_SIGNATURE): frozenset({"action", "sign_agreement", "withdraw"}),
     (M, S.TRACKING_ACTIONS): frozenset({"action", "complete_action", "withdraw"}),
     (M, S.CLOSED): frozenset(),
+    (M, S.STOPPED): frozenset(),
     (D, S.AWAITING_PARTY_RESPONSES): frozenset(
         {"action", "party_response", "book_meeting", "withdraw"}
     ),
@@ -190,6 +214,7 @@ LEGAL: Mapping[tuple[Route, Status], frozenset[str]] = {
     (D, S.AGREEMENT_AWAITING_SIGNATURE): frozenset({"action", "sign_agreement", "withdraw"}),
     (D, S.TRACKING_ACTIONS): frozenset({"action", "complete_action", "withdraw"}),
     (D, S.CLOSED): frozenset(),
+    (D, S.STOPPED): frozenset(),
 }
 
 
@@ -198,7 +223,22 @@ def allowed_commands(referral: Referral) -> tuple[str, ...]:
     legal = set(LEGAL[(referral.route, referral.status)])
     if referral.actioned_on is not None:
         legal.discard("action")
+    if referral.edges:
+        if not referral.certificate_required:
+            legal.discard("la_unable_to_arrange")  # no certificate, so no DL-08
+        if _correctable(referral):
+            legal.add("party_response")  # an answer given in time can still reopen it
     return tuple(sorted(legal))
+
+
+def _correctable(referral: Referral) -> bool:
+    closure = referral.clock_closure
+    return referral.closed and closure is not None and not closure.final
+
+
+def finished(referral: Referral) -> bool:
+    """Nothing more can happen: closed, and no closure by the clock is still correctable."""
+    return referral.closed and not _correctable(referral)
 
 
 def _illegal(referral: Referral, message: str) -> IllegalTransition:
@@ -224,7 +264,11 @@ def _set_deadline(referral: Referral, name: str, deadline: Deadline) -> Referral
 
 def _meet(referral: Referral, name: str, on: date) -> tuple[Referral, list[Event]]:
     deadline = referral.deadlines.get(name)
-    if deadline is None or not deadline.open:
+    if deadline is None:
+        return referral, []
+    if not deadline.open:
+        if referral.edges and deadline.breached and deadline.met_on is None:
+            return _redecide_breach(referral, name, deadline, on)
         return referral, []
     met = deadline.model_copy(update={"met_on": on, "breached": on > deadline.due_on})
     event_type = "deadline.met" if not met.breached else "deadline.missed"
@@ -234,6 +278,29 @@ def _meet(referral: Referral, name: str, on: date) -> tuple[Referral, list[Event
         actor=SYSTEM,
         data={"deadline": name, "rule": deadline.rule, "due_on": deadline.due_on.isoformat()},
     )
+    return _set_deadline(referral, name, met), [event]
+
+
+def _redecide_breach(
+    referral: Referral, name: str, deadline: Deadline, on: date
+) -> tuple[Referral, list[Event]]:
+    """Rules 2: the clock marked ``deadline`` breached because nothing was recorded by its
+    day; now the fact has arrived. Dated on or before the day, the breach was wrong: the
+    deadline is met (``deadline.met`` with ``corrected``, published after the earlier
+    ``deadline.breached``). Dated after it, the breach stands and the day it was met is kept.
+    """
+    in_time = on <= deadline.due_on
+    data: dict[str, Any] = {
+        "deadline": name,
+        "rule": deadline.rule,
+        "due_on": deadline.due_on.isoformat(),
+        "met_on": on.isoformat(),
+    }
+    met = deadline.model_copy(update={"met_on": on, "breached": not in_time})
+    if in_time:
+        event = Event(type="deadline.met", on=on, actor=SYSTEM, data={**data, "corrected": True})
+    else:
+        event = Event(type="deadline.missed", on=on, actor=SYSTEM, data=data)
     return _set_deadline(referral, name, met), [event]
 
 
@@ -264,6 +331,110 @@ def _close(
     referral = _replace(referral, outcome=outcome, closed_on=on, closure_reason=reason)
     closed = Event(type="referral.closed", on=on, actor=actor, data={"outcome": outcome.value})
     return referral, [changed, closed]
+
+
+def _end(
+    referral: Referral,
+    outcome: Outcome,
+    on: date,
+    actor: str,
+    reason: str,
+    *,
+    meeting_reason: str,
+    cancelled_by: str,
+) -> tuple[Referral, list[Effect], list[Event]]:
+    """Close, and (rules 2) first release what is live: a booked meeting is cancelled,
+    everyone invited to it (the mediator too) is told with a cancelled calendar entry, and
+    the workflow frees the mediator's slot."""
+    effects: list[Effect] = []
+    events: list[Event] = []
+    if referral.edges and referral.current_meeting is not None:
+        referral, effects, events = _cancel_meeting(
+            referral, on, actor, cancelled_by=cancelled_by, reason=meeting_reason
+        )
+    referral, closed = _close(referral, outcome, on, actor, reason)
+    return referral, effects, [*events, *closed]
+
+
+#: Why a meeting was cancelled (a code: in the timeline, the notice and the webhook).
+MEETING_CANCELLED = "cancelled"
+MEETING_WITHDRAWN = "referral_withdrawn"
+MEETING_DECLINED = "mediation_declined"
+MEETING_OPERATOR = "referral_cancelled"
+
+
+def _cancel_meeting(
+    referral: Referral,
+    on: date,
+    actor: str,
+    *,
+    cancelled_by: str,
+    reason: str,
+    reason_text: str | None = None,
+) -> tuple[Referral, list[Effect], list[Event]]:
+    """The booked meeting is cancelled: who is told, and with what (rules 2: every invitee,
+    the mediator and the supporter included, and a cancelled calendar entry)."""
+    meeting = referral.current_meeting
+    assert meeting is not None
+    cancelled = meeting.model_copy(
+        update={
+            "status": MeetingStatus.CANCELLED,
+            "cancelled_on": on,
+            "cancelled_by": cancelled_by,
+            "cancellation_reason": reason_text or _MEETING_REASONS.get(reason, reason),
+        }
+    )
+    referral = _replace(
+        referral,
+        meetings=tuple(cancelled if m.id == meeting.id else m for m in referral.meetings),
+    )
+    data = {"meeting": meeting.id, "cancelled_by": cancelled_by}
+    if referral.edges:
+        data["reason"] = reason
+    event = Event(type="meeting.cancelled", on=on, actor=actor, data=data)
+    recipients: tuple[str, ...] = (FAMILY, *meeting.attendees)
+    notice: dict[str, str] = {"meeting": meeting.id, "starts_at": meeting.starts_at.isoformat()}
+    if referral.edges:
+        supporter = (SUPPORTER,) if referral.request.supporter is not None else ()
+        recipients = tuple(dict.fromkeys((*recipients, MEDIATOR, *supporter)))
+        notice |= {"mediator": meeting.mediator.id, "reason": reason}
+    return referral, [Notify("meeting_cancelled", recipients, notice)], [event]
+
+
+_MEETING_REASONS: Mapping[str, str] = {
+    MEETING_WITHDRAWN: "the referral was withdrawn",
+    MEETING_DECLINED: "the family decided not to mediate",
+    MEETING_OPERATOR: "the case was cancelled by an operator",
+}
+
+
+def appeal_position(referral: Referral) -> dict[str, str]:
+    """What the referral's ending means for the family's right of appeal, as notice data
+    (codes and ISO dates; the words are the notice's): ``appeal`` is
+
+    - ``dr``: Disagreement Resolution does not touch any right of appeal;
+    - ``no_tribunal``: health and/or social care only, not appealable on its own;
+    - ``no_certificate_needed``: section I only, with ``appeal_deadline``;
+    - ``certificate_issued``: with the certificate's ``appeal_deadline``;
+    - ``certificate_needed``: none issued yet; ``contact_by`` (DL-01) and the
+      ``appeal_deadline`` on the facts so far (a certificate can only move it later).
+    """
+    if referral.route is Route.DISAGREEMENT_RESOLUTION:
+        return {"appeal": "dr"}
+    request = _mediation(referral)
+    if request.health_or_social_care_only:
+        return {"appeal": "no_tribunal"}
+    out: dict[str, str] = {}
+    if referral.appeal_deadline is not None:
+        out["appeal_deadline"] = referral.appeal_deadline.isoformat()
+    if request.section_i_only:
+        return {"appeal": "no_certificate_needed", **out}
+    if referral.certificates:
+        return {"appeal": "certificate_issued", **out}
+    contact = referral.deadlines.get("contact_mediation_adviser_by")
+    if contact is not None:
+        out["contact_by"] = contact.due_on.isoformat()
+    return {"appeal": "certificate_needed", **out}
 
 
 def _fact_date(on: date | None, referral: Referral, today: date, name: str = "on") -> date:
@@ -404,8 +575,13 @@ def validate_intake(
     request: MediationReferralCreate | DisagreementResolutionReferralCreate,
     received_on: date,
     today: date,
-) -> None:
-    """Rules that need today's date or cross-field facts; raises ``InvalidCommand``."""
+    *,
+    rules: int = EDGE_RULES,
+) -> list[Notice]:
+    """Rules that need today's date or cross-field facts; raises ``InvalidCommand``.
+
+    Returns the notices intake raises (rules 2: the school's autumn-term start is needed).
+    """
     if received_on > today:
         raise InvalidCommand("received_on: must not be in the future", field="received_on")
     dob = request.child.date_of_birth
@@ -414,7 +590,14 @@ def validate_intake(
             "child.date_of_birth: after the date the referral was received",
             field="child.date_of_birth",
         )
-    status = dl.person_status(dob, received_on)
+    term = request.child.school_autumn_term_starts
+    try:
+        status = dl.person_status(dob, received_on, autumn_term_starts=term)
+        ends = dl.compulsory_school_age_ends(dob, autumn_term_starts=term)
+    except ValueError as exc:
+        raise InvalidCommand(
+            f"child.school_autumn_term_starts: {exc}", field="child.school_autumn_term_starts"
+        ) from exc
     role = request.referrer.role
     if status == "adult":
         raise InvalidCommand(
@@ -422,25 +605,42 @@ def validate_intake(
             "SEND mediation and disagreement resolution cover children and young people under 25",
             field="child.date_of_birth",
         )
-    if role is ReferrerRole.YOUNG_PERSON and status != "young_person":
-        ends = dl.compulsory_school_age_ends(dob)
+    notices: list[Notice] = []
+    if rules >= EDGE_RULES and _term_start_decides(dob, received_on, term):
+        # A15: which side of compulsory school age the person is on depends on a date we do
+        # not have; refuse nobody on age alone, and ask for it.
+        sixteenth = dl.birthday(dob, 16)
+        notices.append(
+            Notice(
+                code="school_term_start_needed",
+                message=(
+                    f"The child turns 16 on {sixteenth.isoformat()}. Whether they are still of "
+                    "compulsory school age, and so whether the parent or the young person "
+                    "refers, depends on when their school's autumn term starts in "
+                    f"{sixteenth.year}. Please tell the provider that date "
+                    "(school_autumn_term_starts); until then 1 September is assumed and the "
+                    "referral is not refused on age alone."
+                ),
+            )
+        )
+    elif role is ReferrerRole.YOUNG_PERSON and status != "young_person":
         raise InvalidCommand(
             "referrer.role: a young person refers in their own name only once over compulsory "
             f"school age (which ends on {ends.isoformat()} for this date of birth); until then "
             "the parent refers",
             field="referrer.role",
         )
-    if role is ReferrerRole.ALTERNATIVE_PERSON and status != "young_person":
+    elif role is ReferrerRole.ALTERNATIVE_PERSON and status != "young_person":
         raise InvalidCommand(
             "referrer.role: an alternative person acts only for a young person (over compulsory "
             "school age) who lacks capacity; for a child the parent refers",
             field="referrer.role",
         )
-    if role is ReferrerRole.PARENT and status == "young_person":
+    elif role is ReferrerRole.PARENT and status == "young_person":
         raise InvalidCommand(
             "referrer.role: the child is over compulsory school age (ended "
-            f"{dl.compulsory_school_age_ends(dob).isoformat()}), so is a young person who "
-            "refers in their own name (or an alternative person if they lack capacity)",
+            f"{ends.isoformat()}), so is a young person who refers in their own name (or an "
+            "alternative person if they lack capacity)",
             field="referrer.role",
         )
     if isinstance(request, MediationReferralCreate):
@@ -455,11 +655,37 @@ def validate_intake(
                 "decision.sent_date: after the date the referral was received",
                 field="decision.sent_date",
             )
+    elif rules >= EDGE_RULES and request.parties_contacted_on is not None:
+        contacted = request.parties_contacted_on
+        if contacted > today:
+            raise InvalidCommand(
+                f"parties_contacted_on: {contacted.isoformat()} is in the future",
+                field="parties_contacted_on",
+            )
+        if contacted < received_on:
+            raise InvalidCommand(
+                f"parties_contacted_on: {contacted.isoformat()} is before the referral was "
+                f"received ({received_on.isoformat()})",
+                field="parties_contacted_on",
+            )
     ids = [p.id for p in _intake_parties(request) if p.id]
     if len(ids) != len(set(ids)):
         raise InvalidCommand("parties: party ids must be unique", field="parties")
     if FAMILY in ids:
         raise InvalidCommand(f"parties: the id '{FAMILY}' is reserved", field="parties")
+    return notices
+
+
+def _term_start_decides(dob: date, on: date, term_starts: date | None) -> bool:
+    """A15: the autumn-term start is unknown and would decide whether the person is a child
+    or a young person on ``on`` (a 16th birthday in August or September, between the two
+    school leaving dates it could fall on)."""
+    if term_starts is not None:
+        return False
+    sixteenth = dl.birthday(dob, 16)
+    if sixteenth.month not in (8, 9):
+        return False
+    return dl.last_friday_in_june(sixteenth.year) < on <= dl.last_friday_in_june(sixteenth.year + 1)
 
 
 def _intake_parties(
@@ -478,11 +704,16 @@ def open_referral(
     created_at: datetime,
     ctx: Context,
 ) -> Decision:
-    """The referral as it stands on receipt, with its first deadlines and notifications."""
-    validate_intake(request, received_on, ctx.today)
+    """The referral as it stands on receipt, with its first deadlines and notifications.
+
+    Rules 2: the facts given at intake (``request.facts``) are then applied in date order,
+    each exactly as its command would be (``decide``), so the referral starts in its true
+    state and what they trigger happens now.
+    """
+    edges = ctx.rules >= EDGE_RULES
+    notices = validate_intake(request, received_on, ctx.today, rules=ctx.rules)
     parties = assign_party_ids(_intake_parties(request))
     request = request.model_copy(update=_request_with_ids(request, parties))
-    notices: list[Notice] = []
     deadlines: dict[str, Deadline] = {
         "referral_actioned_by": Deadline(
             rule="DL-13",
@@ -495,62 +726,11 @@ def open_referral(
     }
     effects: list[Effect] = []
     party_states: list[PartyState]
+    contacted_on: date | None = None
     if isinstance(request, MediationReferralCreate):
         status = Status.AWAITING_INFORMATION_SESSION
         certificate_required = request.certificate_required
-        decision_date = request.decision.decision_date
-        contact_by = dl.contact_mediation_adviser_by(decision_date)
-        late = received_on > contact_by
-        deadlines["contact_mediation_adviser_by"] = Deadline(
-            rule="DL-01",
-            due_on=contact_by,
-            description="Family contacts the mediation adviser (2 months from the decision)",
-            responsible="parent or young person",
-            met_on=None if late else received_on,
-            breached=late,
-        )
-        if late and certificate_required:
-            notices.append(
-                Notice(
-                    code="late_contact",
-                    message=(
-                        f"The mediation adviser was contacted on {received_on.isoformat()}, "
-                        f"after {contact_by.isoformat()} (2 months from the decision). "
-                        "The referral goes ahead and a certificate can still be issued, but an "
-                        "appeal may need to ask the Tribunal for an extension of time."
-                    ),
-                )
-            )
-        if request.section_i_only:
-            notices.append(
-                Notice(
-                    code="section_i_only",
-                    message=(
-                        "Only section I (the named school or placement) is disputed: no "
-                        "mediation certificate is needed to appeal to the Tribunal. "
-                        "Mediation is still available if the family wants it."
-                    ),
-                )
-            )
-        elif request.health_or_social_care_only:
-            notices.append(
-                Notice(
-                    code="no_tribunal_appeal",
-                    message=(
-                        "Only health and/or social care sections are disputed: these are not "
-                        "appealable to the Tribunal on their own, so no certificate is issued. "
-                        "Mediation is available; complaints go to the NHS or the council."
-                    ),
-                )
-            )
-        elif PlanSection.I in request.decision.sections:
-            notices.append(
-                Notice(
-                    code="section_i_included",
-                    message="Section I is disputed with other sections: a certificate is "
-                    "needed for the appeal (section I alone would not need one).",
-                )
-            )
+        notices += _mediation_intake(request, received_on, deadlines, ctx)
         party_states = [
             PartyState(
                 party=p,
@@ -579,23 +759,48 @@ def open_referral(
                 "not affect any right of appeal.",
             )
         )
+        # The response window is the service's clock: it runs from the day the parties are
+        # actually asked (rules 2), not from the day the referral was received.
+        contacted_on = (request.parties_contacted_on or ctx.today) if edges else received_on
         other = {p.id for p in request.parties}
         party_states = [
-            PartyState(party=p, asked_on=received_on if p.id in other else None) for p in parties
+            PartyState(party=p, asked_on=contacted_on if p.id in other else None) for p in parties
         ]
+        respond_by = dl.add_working_days(contacted_on, ctx.policy.dr_response_working_days, ctx.cal)
         deadlines["party_responses_due_by"] = Deadline(
             rule="DR-CONSENT",
-            due_on=dl.add_working_days(received_on, ctx.policy.dr_response_working_days, ctx.cal),
+            due_on=respond_by,
             description="Each party says whether it will take part (silence = not taking part)",
             responsible="other parties",
         )
-        effects.append(
-            Notify(
-                template="dr_consent_request",
-                recipients=tuple(p.id or "" for p in request.parties),
-                data={"respond_by": deadlines["party_responses_due_by"].due_on.isoformat()},
+        remind_on = dl.add_working_days(contacted_on, ctx.policy.dr_reminder_working_days, ctx.cal)
+        if not edges:
+            effects.append(
+                Notify(
+                    template="dr_consent_request",
+                    recipients=tuple(p.id or "" for p in request.parties),
+                    data={"respond_by": respond_by.isoformat()},
+                )
             )
-        )
+        elif respond_by >= ctx.today:
+            # Asked already, and the reminder day has come: the service's first letter is
+            # the reminder. A window already over asks nothing: the clock settles it at once.
+            late = remind_on <= ctx.today
+            effects.append(
+                Notify(
+                    template="dr_consent_reminder" if late else "dr_consent_request",
+                    recipients=tuple(p.id or "" for p in request.parties),
+                    data={
+                        "respond_by": respond_by.isoformat(),
+                        "asked_on": contacted_on.isoformat(),
+                    },
+                )
+            )
+            if late:
+                party_states = [
+                    p.model_copy(update={"reminded_on": ctx.today}) if p.asked_on else p
+                    for p in party_states
+                ]
     referral = Referral(
         id=referral_id,
         route=request.route,
@@ -603,13 +808,17 @@ def open_referral(
         local_authority=request.local_authority,
         received_on=received_on,
         created_at=created_at,
-        request=request,
+        request=request.model_copy(update={"facts": ()}),
         certificate_required=certificate_required,
         notices=tuple(notices),
         deadlines=deadlines,
         parties=tuple(party_states),
+        rules=ctx.rules,
+        parties_contacted_on=contacted_on if edges else None,
     )
     referral = _replace(referral, appeal_deadline=_appeal_deadline(referral, ctx.cal))
+    if edges:
+        referral = _replace(referral, notices=(*referral.notices, *_appeal_notices(referral, ctx)))
     events = [
         Event(
             type="referral.created",
@@ -619,11 +828,162 @@ def open_referral(
                 "route": request.route.value,
                 "status": status.value,
                 "local_authority": request.local_authority,
-                "notices": [n.code for n in notices],
+                "notices": [n.code for n in referral.notices],
             },
         )
     ]
-    return Decision(referral, tuple(effects), tuple(events))
+    opened = Decision(referral, tuple(effects), tuple(events))
+    if edges and request.facts:
+        return _apply_facts(opened, request.facts, ctx)
+    return opened
+
+
+def _mediation_intake(
+    request: MediationReferralCreate,
+    received_on: date,
+    deadlines: dict[str, Deadline],
+    ctx: Context,
+) -> list[Notice]:
+    """DL-01 (adds it to ``deadlines``) and the notices a mediation referral opens with."""
+    notices: list[Notice] = []
+    certificate_required = request.certificate_required
+    contact_by = dl.contact_mediation_adviser_by(request.decision.decision_date)
+    late = received_on > contact_by
+    # DL-01 is the family's step towards a certificate: none where no certificate is needed
+    # to appeal (rules 2).
+    if certificate_required or ctx.rules < EDGE_RULES:
+        deadlines["contact_mediation_adviser_by"] = Deadline(
+            rule="DL-01",
+            due_on=contact_by,
+            description="Family contacts the mediation adviser (2 months from the decision)",
+            responsible="parent or young person",
+            met_on=None if late else received_on,
+            breached=late,
+        )
+    if late and certificate_required:
+        notices.append(
+            Notice(
+                code="late_contact",
+                message=(
+                    f"The mediation adviser was contacted on {received_on.isoformat()}, "
+                    f"after {contact_by.isoformat()} (2 months from the decision). "
+                    "The referral goes ahead and a certificate can still be issued, but an "
+                    "appeal may need to ask the Tribunal for an extension of time."
+                ),
+            )
+        )
+    if request.section_i_only:
+        notices.append(
+            Notice(
+                code="section_i_only",
+                message=(
+                    "Only section I (the named school or placement) is disputed: no "
+                    "mediation certificate is needed to appeal to the Tribunal. "
+                    "Mediation is still available if the family wants it."
+                ),
+            )
+        )
+    elif request.health_or_social_care_only:
+        notices.append(
+            Notice(
+                code="no_tribunal_appeal",
+                message=(
+                    "Only health and/or social care sections are disputed: these are not "
+                    "appealable to the Tribunal on their own, so no certificate is issued. "
+                    "Mediation is available; complaints go to the NHS or the council."
+                ),
+            )
+        )
+    elif PlanSection.I in request.decision.sections:
+        notices.append(
+            Notice(
+                code="section_i_included",
+                message="Section I is disputed with other sections: a certificate is "
+                "needed for the appeal (section I alone would not need one).",
+            )
+        )
+    return notices
+
+
+def _appeal_notices(referral: Referral, ctx: Context) -> list[Notice]:
+    """Rules 2: a dispute that needs no certificate whose appeal deadline has already passed."""
+    if referral.route is not Route.MEDIATION or referral.certificate_required:
+        return []
+    deadline = referral.appeal_deadline
+    if deadline is None or deadline >= ctx.today:
+        return []
+    return [
+        Notice(
+            code="appeal_deadline_passed",
+            message=(
+                f"The deadline to appeal this decision to the Tribunal was {deadline.isoformat()} "
+                "(2 months from the decision; no mediation certificate is needed for this "
+                "dispute, so nothing extends it). A late appeal needs the Tribunal's permission: "
+                "the family should send it as soon as possible with the reasons it is late."
+            ),
+        )
+    ]
+
+
+def _apply_facts(opened: Decision, facts: Iterable[Command], ctx: Context) -> Decision:
+    """Rules 2: apply the facts known at intake in date order, through ``decide``.
+
+    A fact not possible at its point is an ``InvalidCommand`` naming ``facts.<n>``. Before
+    a fact dated after the Disagreement Resolution response window, the window is settled
+    as the clock would have settled it, so a late answer is treated as it would have been.
+    """
+    referral = opened.referral
+    effects = list(opened.effects)
+    events = list(opened.events)
+    ordered = sorted(enumerate(facts), key=lambda item: (_fact_on(item[1]), item[0]))
+    for n, fact in ordered:
+        on = _fact_on(fact)
+        consent = referral.deadlines.get("party_responses_due_by")
+        if (
+            referral.status is Status.AWAITING_PARTY_RESPONSES
+            and consent is not None
+            and on > consent.due_on
+        ):
+            referral, fx, ev = _consent_settled(referral, ctx, consent.due_on, final=True)
+            effects += fx
+            events += ev
+        try:
+            decision = decide(referral, fact, ctx)
+        except IllegalTransition as exc:
+            raise InvalidCommand(f"facts.{n}: {exc.message}", field=f"facts.{n}") from exc
+        except InvalidCommand as exc:
+            field = f"facts.{n}.{exc.field}" if exc.field else f"facts.{n}"
+            raise InvalidCommand(f"facts.{n}.{exc.message}", field=field) from exc
+        referral = decision.referral
+        effects += decision.effects
+        events += decision.events
+    # Ask only those still to answer, and only while their answer is still awaited.
+    pending = {p.id for p in referral.parties if p.asked_on and p.answer is PartyAnswer.PENDING}
+    kept: list[Effect] = []
+    for effect in effects:
+        if isinstance(effect, Notify) and effect.template in CONSENT_ASKS:
+            recipients = tuple(r for r in effect.recipients if r in pending)
+            if not recipients or referral.status is not Status.AWAITING_PARTY_RESPONSES:
+                continue
+            effect = Notify(effect.template, recipients, effect.data)
+        kept.append(effect)
+    referral = _replace(
+        referral,
+        parties=tuple(
+            p if p.id in pending else p.model_copy(update={"reminded_on": None})
+            for p in referral.parties
+        ),
+    )
+    return Decision(referral, tuple(kept), tuple(events))
+
+
+CONSENT_ASKS = frozenset({"dr_consent_request", "dr_consent_reminder"})
+
+
+def _fact_on(fact: Command) -> date:
+    on = getattr(fact, "on", None)
+    assert isinstance(on, date), "facts carry their date (validated at intake)"
+    return on
 
 
 def _request_with_ids(
@@ -651,7 +1011,8 @@ def check(referral: Referral, command: Command, today: date, cal: dl.HolidayCale
     illegal command before it reaches history.
     """
     name = command.command
-    if name not in LEGAL[(referral.route, referral.status)]:
+    correction = isinstance(command, PartyResponse) and _correctable(referral)
+    if name not in LEGAL[(referral.route, referral.status)] and not correction:
         raise _illegal(referral, f"'{name.replace('_', '-')}' is not possible now")
     if name == "action" and referral.actioned_on is not None:
         raise _illegal(referral, f"already actioned on {referral.actioned_on.isoformat()}")
@@ -665,7 +1026,17 @@ def check(referral: Referral, command: Command, today: date, cal: dl.HolidayCale
         case RequestMediation():
             if referral.mediation_requested_on is not None:
                 raise _illegal(referral, "mediation was already requested")
+            if referral.edges and command.icb_notified_on is not None:
+                _check_icb_notified(referral, command, today)
         case LaUnableToArrange():
+            if referral.edges and not referral.certificate_required:
+                raise _illegal(
+                    referral,
+                    "'la-unable-to-arrange' does not apply: this dispute needs no mediation "
+                    "certificate to appeal (section I only, health only or social care only), "
+                    "so the LA being unable to arrange mediation leads to no deemed certificate "
+                    "(DL-08 applies only where the LA arranges and a certificate is needed)",
+                )
             if referral.certificates:
                 raise _illegal(referral, "a certificate has already been issued")
             when = command.on or today
@@ -679,6 +1050,8 @@ def check(referral: Referral, command: Command, today: date, cal: dl.HolidayCale
                     f"(parties: {', '.join(p.id for p in referral.parties if p.asked_on)})",
                     field="party_id",
                 )
+            if correction:
+                _check_correction(referral, command, today)
         case BookMeeting():
             _check_booking(referral, command, today, cal)
         case CancelMeeting():
@@ -701,6 +1074,44 @@ def check(referral: Referral, command: Command, today: date, cal: dl.HolidayCale
                 raise _illegal(referral, f"action '{action.id}' was completed already")
         case _:
             pass
+
+
+def _check_icb_notified(referral: Referral, command: RequestMediation, today: date) -> None:
+    request = _mediation(referral)
+    when = command.icb_notified_on
+    assert when is not None
+    if not request.health_care_in_issue:
+        raise InvalidCommand(
+            "icb_notified_on: health care provision is not in issue, so no ICB is told",
+            field="icb_notified_on",
+        )
+    if when > today or when < (command.on or today):
+        raise InvalidCommand(
+            "icb_notified_on: must be between the day mediation was requested and today",
+            field="icb_notified_on",
+        )
+
+
+def _check_correction(referral: Referral, command: PartyResponse, today: date) -> None:
+    """Rules 2: an answer recorded after the clock closed the referral for want of answers."""
+    closure = referral.clock_closure
+    assert closure is not None
+    party = referral.party(command.party_id)
+    assert party is not None
+    if party.answer is not PartyAnswer.NO_RESPONSE:
+        raise _illegal(
+            referral,
+            f"the referral is closed and '{party.id}' had already answered ({party.answer.value})",
+        )
+    on = command.on or today
+    if on > closure.window_ended_on:
+        raise _illegal(
+            referral,
+            f"the referral closed on {closure.closed_on.isoformat()} because nobody agreed to "
+            f"take part by {closure.window_ended_on.isoformat()}; only an answer given on or "
+            f"before {closure.window_ended_on.isoformat()} can reopen it "
+            f"(until {closure.reopen_until.isoformat()})",
+        )
 
 
 def _action(referral: Referral, action_id: str) -> AgreedAction:
@@ -887,6 +1298,8 @@ def decide(
                 events += ev
             return Decision(referral, tuple(effects), tuple(events))
         case PartyResponse():
+            if _correctable(referral):
+                return _correct_closure(referral, command, ctx)
             return _party_response(referral, command, ctx)
         case BookMeeting():
             assert mediator is not None, "vet the booking first"
@@ -894,33 +1307,16 @@ def decide(
             return _book(referral, command, ctx, mediator, venue)
         case CancelMeeting():
             on = _fact_date(command.on, referral, ctx.today)
-            meeting = referral.current_meeting
-            assert meeting is not None
-            cancelled = meeting.model_copy(
-                update={
-                    "status": MeetingStatus.CANCELLED,
-                    "cancelled_on": on,
-                    "cancelled_by": command.cancelled_by,
-                    "cancellation_reason": command.reason,
-                }
-            )
-            referral = _replace(
+            referral, fx, ev = _cancel_meeting(
                 referral,
-                meetings=tuple(cancelled if m.id == meeting.id else m for m in referral.meetings),
+                on,
+                actor,
+                cancelled_by=command.cancelled_by,
+                reason=MEETING_CANCELLED,
+                reason_text=command.reason,
             )
             referral, changed = _status(referral, Status.ARRANGING_MEETING, on, actor)
-            event = Event(
-                type="meeting.cancelled",
-                on=on,
-                actor=actor,
-                data={"meeting": meeting.id, "cancelled_by": command.cancelled_by},
-            )
-            notify = Notify(
-                template="meeting_cancelled",
-                recipients=(FAMILY, *meeting.attendees),
-                data={"meeting": meeting.id, "starts_at": meeting.starts_at.isoformat()},
-            )
-            return Decision(referral, (notify,), (event, changed))
+            return Decision(referral, tuple(fx), (*ev, changed))
         case RecordMeeting():
             return _record(referral, command, ctx)
         case SignAgreement():
@@ -929,8 +1325,18 @@ def decide(
             on = _fact_date(command.on, referral, ctx.today)
             agreement = referral.agreement
             assert agreement is not None
+            before = _action(referral, command.action_id)
+            # Rules 2: done on or before its day, a breach the clock decided was wrong.
+            corrected = (
+                referral.edges
+                and before.breached
+                and before.due_on is not None
+                and on <= before.due_on
+            )
             actions = tuple(
-                a.model_copy(update={"completed_on": on}) if a.id == command.action_id else a
+                a.model_copy(update={"completed_on": on, "breached": a.breached and not corrected})
+                if a.id == command.action_id
+                else a
                 for a in agreement.actions
             )
             agreement = agreement.model_copy(update={"actions": actions})
@@ -946,6 +1352,8 @@ def decide(
                     "on_time": action.due_on is None or on <= action.due_on,
                 },
             )
+            if corrected:
+                event = event.model_copy(update={"data": {**event.data, "breach_corrected": True}})
             if all(a.completed_on is not None for a in actions):
                 outcome = Outcome.PARTIAL_AGREEMENT if agreement.open_issues else Outcome.AGREEMENT
                 referral, closed = _close(
@@ -956,13 +1364,22 @@ def decide(
         case Withdraw():
             on = _fact_date(command.on, referral, ctx.today)
             referral = _replace(referral, withdrawn_on=on)
-            referral, closed = _close(
-                referral, Outcome.WITHDRAWN, on, actor, "the family withdrew the referral"
+            referral, fx, closed = _end(
+                referral,
+                Outcome.WITHDRAWN,
+                on,
+                actor,
+                "the family withdrew the referral",
+                meeting_reason=MEETING_WITHDRAWN,
+                cancelled_by=FAMILY,
             )
-            notify = Notify(template="referral_withdrawn", recipients=_everyone(referral))
+            data = appeal_position(referral) if referral.edges else {}
+            notify = Notify(
+                template="referral_withdrawn", recipients=_everyone(referral), data=data
+            )
             return Decision(
                 referral,
-                (notify,),
+                (*fx, notify),
                 (Event(type="referral.withdrawn", on=on, actor=actor), *closed),
             )
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
@@ -973,7 +1390,12 @@ def _decline(referral: Referral, command: DeclineMediation, ctx: Context) -> Dec
     referral = _replace(referral, declined_on=on)
     events: list[Event] = [Event(type="mediation.declined", on=on, actor=ctx.actor)]
     effects: list[Effect] = []
-    if referral.current_meeting is not None:
+    if referral.edges and referral.current_meeting is not None:
+        referral, effects, events_ = _cancel_meeting(
+            referral, on, ctx.actor, cancelled_by=FAMILY, reason=MEETING_DECLINED
+        )
+        events += events_
+    elif referral.current_meeting is not None:
         meeting = referral.current_meeting
         cancelled = meeting.model_copy(
             update={
@@ -1024,8 +1446,13 @@ def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Dec
             update={"mediation_issues": (*request.mediation_issues, *command.issues)}
         )
     referral = _replace(referral, mediation_requested_on=on, request=request)
-    arrange_by = dl.mediation_must_be_arranged_by(on)
     health_only = request.health_only
+    # DL-04 is met the day the ICB is told: the LA already did (icb_notified_on), or the
+    # service does it now on the LA's behalf. Rules 2: DL-05 (health only) runs from that day.
+    icb_told_on = (command.icb_notified_on or ctx.today) if referral.edges else ctx.today
+    arrange_by = dl.mediation_must_be_arranged_by(
+        icb_told_on if health_only and referral.edges else on
+    )
     referral = _set_deadline(
         referral,
         "mediation_must_be_arranged_by",
@@ -1068,6 +1495,14 @@ def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Dec
             data={
                 "arrange_by": arrange_by.isoformat(),
                 "decision_maker_required": "true",
+                **(
+                    {
+                        "arranger": "icb" if health_only else "la",
+                        "certificate_required": str(referral.certificate_required).lower(),
+                    }
+                    if referral.edges
+                    else {}
+                ),
             },
         )
     )
@@ -1090,7 +1525,7 @@ def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Dec
             )
         )
         # The notification goes out now, on the LA's behalf.
-        referral, met = _meet(referral, "la_must_notify_icb_by", ctx.today)
+        referral, met = _meet(referral, "la_must_notify_icb_by", icb_told_on)
         events += met
     invitees = tuple(p.id or "" for p in request.invitees)
     if invitees:
@@ -1109,7 +1544,9 @@ def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Dec
     return Decision(referral, tuple(effects), tuple(events))
 
 
-def _party_response(referral: Referral, command: PartyResponse, ctx: Context) -> Decision:
+def _record_answer(
+    referral: Referral, command: PartyResponse, ctx: Context
+) -> tuple[Referral, date, PartyAnswer]:
     on = _fact_date(command.on, referral, ctx.today)
     answer = PartyAnswer.ACCEPTED if command.answer is Answer.ACCEPTED else PartyAnswer.DECLINED
     referral = _replace(
@@ -1121,6 +1558,11 @@ def _party_response(referral: Referral, command: PartyResponse, ctx: Context) ->
             for p in referral.parties
         ),
     )
+    return referral, on, answer
+
+
+def _party_response(referral: Referral, command: PartyResponse, ctx: Context) -> Decision:
+    referral, on, answer = _record_answer(referral, command, ctx)
     events: list[Event] = [
         Event(
             type="party.responded",
@@ -1144,17 +1586,28 @@ def _asked(referral: Referral) -> list[PartyState]:
 def _consent_settled(
     referral: Referral, ctx: Context, on: date, *, final: bool
 ) -> tuple[Referral, list[Effect], list[Event]]:
-    """DR: once every party answered (or the deadline passed), go ahead or close."""
+    """DR: once every party answered (or the deadline passed), go ahead or close.
+
+    Rules 2, when the deadline settles it (``final``): silence counts as ``no_response`` from
+    the day after the window, whenever the clock gets to it; an outcome where nobody answered
+    is ``no_response``, not "declined"; and the closure stays correctable for 30 days.
+    """
     asked = _asked(referral)
     if not final and any(p.answer is PartyAnswer.PENDING for p in asked):
         return referral, [], []
     events: list[Event] = []
+    window_end = referral.deadlines["party_responses_due_by"].due_on
+    if final and referral.edges:
+        on = window_end + dl.ONE_DAY
     if final:
         silent = [p.id for p in asked if p.answer is PartyAnswer.PENDING]
+        dated = {"answered_on": on} if referral.edges else {}
         referral = _replace(
             referral,
             parties=tuple(
-                p.model_copy(update={"answer": PartyAnswer.NO_RESPONSE}) if p.id in silent else p
+                p.model_copy(update={"answer": PartyAnswer.NO_RESPONSE, **dated})
+                if p.id in silent
+                else p
                 for p in referral.parties
             ),
         )
@@ -1181,15 +1634,109 @@ def _consent_settled(
             ],
         )
     no_one = "every party declined" if not final else "no party agreed to take part by the deadline"
-    referral, closed = _close(referral, Outcome.PARTIES_DECLINED, on, SYSTEM, no_one)
+    outcome = Outcome.PARTIES_DECLINED
+    data: dict[str, str] = {"reason": no_one}
+    if referral.edges:
+        data |= appeal_position(referral)
+        if final and all(p.answer is PartyAnswer.NO_RESPONSE for p in _asked(referral)):
+            outcome = Outcome.NO_RESPONSE
+            no_one = f"nobody answered by {window_end.isoformat()}"
+            data |= {"reason": "nobody answered", "window_ended_on": window_end.isoformat()}
+    if final and referral.edges:
+        set_aside = (
+            "party_responses_due_by",
+            *(n for n, d in referral.deadlines.items() if d.open),
+        )
+        closure = ClockClosure(
+            closed_on=on,
+            window_ended_on=window_end,
+            reopen_until=max(on, ctx.today) + REOPEN_WINDOW,
+            waived=set_aside,
+            told=(FAMILY,),
+        )
+        referral = _replace(referral, clock_closure=closure)
+        data["reopen_until"] = closure.reopen_until.isoformat()
+    referral, closed = _close(referral, outcome, on, SYSTEM, no_one)
     return (
         referral,
-        [Notify(template="dr_not_going_ahead", recipients=(FAMILY,), data={"reason": no_one})],
+        [Notify(template="dr_not_going_ahead", recipients=(FAMILY,), data=data)],
         [
             *events,
             *closed,
         ],
     )
+
+
+def _correct_closure(referral: Referral, command: PartyResponse, ctx: Context) -> Decision:
+    """Rules 2: an answer given within the window but recorded after the clock closed the
+    referral for want of answers. An acceptance reopens it where the facts put it (arranging
+    the meeting), and whoever was told of the closure is told of the reopening; a refusal is
+    recorded and the referral stays closed. Nothing issued is withdrawn."""
+    closure = referral.clock_closure
+    assert closure is not None
+    referral, on, answer = _record_answer(referral, command, ctx)
+    responded = Event(
+        type="party.responded",
+        on=on,
+        actor=ctx.actor,
+        data={"party": command.party_id, "answer": answer.value, "recorded_late": True},
+    )
+    if answer is PartyAnswer.DECLINED:
+        if referral.outcome is Outcome.NO_RESPONSE:
+            changed = Event(
+                type="referral.outcome_corrected",
+                on=ctx.today,
+                actor=ctx.actor,
+                data={"from": Outcome.NO_RESPONSE.value, "to": Outcome.PARTIES_DECLINED.value},
+            )
+            referral = _replace(referral, outcome=Outcome.PARTIES_DECLINED)
+            return Decision(referral, (), (responded, changed))
+        return Decision(referral, (), (responded,))
+    deadlines = dict(referral.deadlines)
+    for name in closure.waived:
+        deadline = deadlines.get(name)
+        if deadline is None:
+            continue
+        restored: dict[str, Any] = {"waived": False}
+        if name == "party_responses_due_by":
+            restored |= {"met_on": on, "breached": False}  # an answer came within the window
+        deadlines[name] = deadline.model_copy(update=restored)
+    previous = referral.outcome
+    referral = _replace(
+        referral,
+        deadlines=deadlines,
+        outcome=None,
+        closed_on=None,
+        closure_reason=None,
+        clock_closure=None,
+    )
+    reopened = Event(
+        type="referral.reopened",
+        on=ctx.today,
+        actor=ctx.actor,
+        data={
+            "reason": "answer_recorded_late",
+            "party": command.party_id,
+            "answered_on": on.isoformat(),
+            "closed_on": closure.closed_on.isoformat(),
+            "from_outcome": previous.value if previous else None,
+        },
+    )
+    referral, changed = _status(referral, Status.ARRANGING_MEETING, ctx.today, ctx.actor)
+    accepted = tuple(p.id for p in _asked(referral) if p.answer is PartyAnswer.ACCEPTED)
+    effects: list[Effect] = [
+        Notify(
+            template="referral_reopened",
+            recipients=closure.told,
+            data={
+                "closed_on": closure.closed_on.isoformat(),
+                "answered_on": on.isoformat(),
+                "window_ended_on": closure.window_ended_on.isoformat(),
+            },
+        ),
+        Notify(template="dr_going_ahead", recipients=accepted),
+    ]
+    return Decision(referral, tuple(effects), (responded, reopened, changed))
 
 
 def _book(
@@ -1275,10 +1822,12 @@ def _record(referral: Referral, command: RecordMeeting, ctx: Context) -> Decisio
         referral = _set_deadline(
             referral, "deemed_certificate_due_by", deemed.model_copy(update={"waived": True})
         )
+    # DL-07: a certificate after the mediation; rules 2 (A16): after every concluded
+    # mediation, full agreement included (an agreement does not remove the right of appeal).
     if (
         referral.route is Route.MEDIATION
         and referral.certificate_required
-        and command.outcome is not MeetingOutcome.AGREEMENT
+        and (command.outcome is not MeetingOutcome.AGREEMENT or referral.edges)
     ):
         due = dl.certificate_due_by(held_on, ctx.cal)
         name = "certificate_due_by"
@@ -1414,6 +1963,12 @@ class Wake:
 
 def _wakes(referral: Referral, ctx_policy: Policy, cal: dl.HolidayCalendar) -> list[Wake]:
     if referral.closed:
+        closure = referral.clock_closure
+        if referral.edges and closure is not None and not closure.final:
+            final = closure.reopen_until + dl.ONE_DAY
+            return [Wake(final, f"closure final {final.isoformat()}: correction window ends")]
+        return []
+    if referral.status is Status.STOPPED:
         return []
     wakes: list[Wake] = []
     for name, deadline in referral.deadlines.items():
@@ -1424,7 +1979,7 @@ def _wakes(referral: Referral, ctx_policy: Policy, cal: dl.HolidayCalendar) -> l
             wakes.append(Wake(deadline.due_on + dl.ONE_DAY, label))
     if referral.status is Status.AWAITING_PARTY_RESPONSES:
         remind_on = dl.add_working_days(
-            referral.received_on, ctx_policy.dr_reminder_working_days, cal
+            _contacted_on(referral), ctx_policy.dr_reminder_working_days, cal
         )
         if any(
             p.asked_on and p.answer is PartyAnswer.PENDING and p.reminded_on is None
@@ -1466,6 +2021,13 @@ def _action_reminder_day(
     return max(remind, signed)
 
 
+def _contacted_on(referral: Referral) -> date:
+    """DR: the day the parties were asked (rules 2); before, the day of receipt."""
+    if referral.edges and referral.parties_contacted_on is not None:
+        return referral.parties_contacted_on
+    return referral.received_on
+
+
 def next_wake(referral: Referral, policy: Policy, cal: dl.HolidayCalendar) -> Wake | None:
     wakes = _wakes(referral, policy, cal)
     return min(wakes, key=lambda w: (w.on, w.label)) if wakes else None
@@ -1474,6 +2036,8 @@ def next_wake(referral: Referral, policy: Policy, cal: dl.HolidayCalendar) -> Wa
 def tick(referral: Referral, ctx: Context) -> Decision:
     """Everything due by ``ctx.today``: breaches, the deemed certificate, reminders, closure."""
     if referral.closed:
+        return _finalise_closure(referral, ctx)
+    if referral.status is Status.STOPPED:
         return Decision(referral)
     today = ctx.today
     effects: list[Effect] = []
@@ -1505,7 +2069,7 @@ def tick(referral: Referral, ctx: Context) -> Decision:
     # DR consent: reminders, then the response deadline.
     if referral.status is Status.AWAITING_PARTY_RESPONSES:
         remind_on = dl.add_working_days(
-            referral.received_on, ctx.policy.dr_reminder_working_days, ctx.cal
+            _contacted_on(referral), ctx.policy.dr_reminder_working_days, ctx.cal
         )
         consent = referral.deadlines["party_responses_due_by"]
         if today > consent.due_on:
@@ -1613,7 +2177,65 @@ def tick(referral: Referral, ctx: Context) -> Decision:
             "no meeting was held; the certificate was issued and the appeal deadline has passed",
         )
         events += closed
+        if referral.edges:
+            effects.append(
+                Notify(
+                    template="referral_closed",
+                    recipients=(FAMILY,),
+                    data={"reason": "no_meeting", **appeal_position(referral)},
+                )
+            )
 
     if events:
         referral = _replace(referral, version=start_version + 1)
     return Decision(referral, tuple(effects), tuple(events))
+
+
+def _finalise_closure(referral: Referral, ctx: Context, *, now: bool = False) -> Decision:
+    """Rules 2: once the correction window of a closure by the clock has passed (or ``now``),
+    it is final."""
+    closure = referral.clock_closure
+    if not referral.edges or closure is None or closure.final:
+        return Decision(referral)
+    if ctx.today <= closure.reopen_until and not now:
+        return Decision(referral)
+    referral = _replace(
+        referral,
+        clock_closure=closure.model_copy(update={"final": True}),
+        version=referral.version + 1,
+    )
+    event = Event(
+        type="referral.closure_final",
+        on=ctx.today,
+        actor=SYSTEM,
+        data={"closed_on": closure.closed_on.isoformat()},
+    )
+    return Decision(referral, (), (event,))
+
+
+def cancel_by_operator(referral: Referral, ctx: Context) -> Decision:
+    """Rules 2: an operator asked Temporal to cancel the case (the Web UI's "Request
+    Cancellation"). It closes as ``cancelled``, with everything live released as at any other
+    ending, everyone told, and the family told what it means for their right of appeal."""
+    if finished(referral) or referral.status is Status.STOPPED:
+        return Decision(referral)
+    if referral.closed:  # closed by the clock and still correctable: make it final now
+        return _finalise_closure(referral, ctx, now=True)
+    today = ctx.today
+    referral = _replace(referral, version=referral.version + 1)
+    cancelled = Event(type="referral.cancelled", on=today, actor=ctx.actor, data={"by": "operator"})
+    referral, effects, closed = _end(
+        referral,
+        Outcome.CANCELLED,
+        today,
+        ctx.actor,
+        "an operator cancelled the case in the Temporal Web UI",
+        meeting_reason=MEETING_OPERATOR,
+        cancelled_by="provider",
+    )
+    notify = Notify(
+        template="referral_cancelled",
+        recipients=_everyone(referral),
+        data=appeal_position(referral),
+    )
+    return Decision(referral, (*effects, notify), (cancelled, *closed))

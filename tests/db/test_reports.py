@@ -169,3 +169,38 @@ async def test_csv_has_the_same_figures_as_metric_value_rows(facts: Database) ->
     assert values["mediations.median_days_request_to_meeting"] == "32.5"
     assert values["actions.share_on_time"] == "0.5"
     assert len(values) == len(rows) - 1  # each metric once
+
+
+async def test_an_action_breach_corrected_by_a_completion_dated_in_time_is_not_counted(
+    db: Database,
+) -> None:
+    # Due 10 Mar: the clock marks it breached on 11 Mar; on 15 Mar the back office records it
+    # done on 9 Mar (a correction). Another action stays breached.
+    rid = "00000000-0000-4000-8000-000000000042"
+    events: list[tuple[str, str, dict[str, Any]]] = [
+        ("action.breached", "2027-03-11", {"action": "a1"}),
+        ("action.breached", "2027-03-11", {"action": "a2"}),
+        (
+            "action.completed",
+            "2027-03-09",
+            {"action": "a1", "on_time": True, "breach_corrected": True},
+        ),
+    ]
+    async with db.sessionmaker() as session:
+        session.add(referral_row(rid, received_on=D("2027-01-05"), status="tracking_actions"))
+        for seq, (kind, on, data) in enumerate(events, start=1):
+            at = datetime(2027, 3, 15, 9, tzinfo=UTC)
+            row = ReferralEventRow(
+                referral_id=rid,
+                seq=seq,
+                type=kind,
+                occurred_on=D(on),
+                recorded_at=at,
+                actor="system",
+                data=data,
+            )
+            session.add(row)
+        await session.commit()
+    got = await summary(db, "2027-03-01", "2027-03-31", None)
+    assert got["actions"]["breached"] == 1
+    assert got["actions"]["completed_on_time"] == 1

@@ -307,3 +307,13 @@ def test_prometheus_scrapes_our_services_where_they_listen() -> None:
     worker = jobs["send-referrals-worker"]["dns_sd_configs"][0]
     assert worker["names"] == ["worker"]
     assert worker["port"] == 9464
+
+
+def test_the_ui_cannot_terminate_or_reset_a_referral_when_deployed() -> None:
+    # Terminate and Reset stop a workflow without letting it close its case; the UI server's
+    # own switches (temporalio/ui-server docker/config-template.yaml) turn the buttons off.
+    # Request Cancellation stays on: the workflow closes the case as an operator closure.
+    ui = services()["temporal-ui"]["environment"]
+    assert ui["TEMPORAL_WORKFLOW_TERMINATE_DISABLED"] == "true"
+    assert ui["TEMPORAL_WORKFLOW_RESET_DISABLED"] == "true"
+    assert "TEMPORAL_WORKFLOW_CANCEL_DISABLED" not in ui

@@ -270,3 +270,11 @@ def test_temporal_values_match_what_the_service_expects() -> None:
     assert values["server"]["tls"]["frontend"]["requireClientAuth"] is True
     env = {e["name"]: e["value"] for e in values["web"]["additionalEnv"]}
     assert env["TEMPORAL_CODEC_ENDPOINT"] == f"{config()['SENDMED_PUBLIC_BASE_URL']}/codec"
+
+
+def test_the_ui_cannot_terminate_or_reset_a_referral_on_kubernetes() -> None:
+    values = load_yaml(DEPLOY / "k8s" / "temporal-values.yaml")
+    env = {e["name"]: e["value"] for e in values["web"]["additionalEnv"]}
+    assert env["TEMPORAL_WORKFLOW_TERMINATE_DISABLED"] == "true"
+    assert env["TEMPORAL_WORKFLOW_RESET_DISABLED"] == "true"
+    assert "TEMPORAL_WORKFLOW_CANCEL_DISABLED" not in env

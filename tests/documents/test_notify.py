@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from activities.notify import (
     notification_text,
 )
 from activities.records import EventRecord
-from models.documents import Issuer
+from models.documents import Issuer, long_date
 from models.mail import OutboxMailer, SmtpMailer
 from models.tables import NotificationRow
 from tests.conftest import Database, free_port
@@ -68,12 +68,13 @@ async def test_notification_is_emailed_once_per_recipient_and_outbox_shows_it(
     referral = R.opened(dr_body(), date(2026, 3, 2))
     await project(db, referral)
     acts = notify_activities(db, smtp.mailer())
+    respond_by = datetime.now(UTC).date() + timedelta(days=20)
     request = NotificationRequest(
         key=f"referral-{referral.id}:effect-1",
         referral_id=referral.id,
         template="dr_consent_request",
         recipients=("school", "la"),
-        data={"respond_by": "2026-03-16"},
+        data={"respond_by": respond_by.isoformat()},  # never a date already past (below)
     )
     assert await acts.send_notification(request) == 2
     assert await acts.send_notification(request) == 0  # retried: nothing new, nothing resent
@@ -86,7 +87,7 @@ async def test_notification_is_emailed_once_per_recipient_and_outbox_shows_it(
     message = messages[0].message
     assert message["Subject"] == "Will you take part in disagreement resolution?"
     text = plain_text(message)
-    assert "by Monday 16 March 2026" in text
+    assert f"by {long_date(respond_by)}" in text
     assert f"Referral reference: {referral.id}" in text
     assert CHILD_NAME not in text
     assert "Grace" not in text

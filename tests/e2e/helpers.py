@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
+
+T = TypeVar("T")
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -40,3 +44,15 @@ def meeting_day(days_ahead: int = 14) -> date:
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return day
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], seconds: float = 20) -> T:
+    """Poll ``check`` until it returns something truthy (the worker acts after the answer)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)

@@ -3,36 +3,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
 
 from models.documents import long_date
 from tests.conftest import Stack
-from tests.e2e.helpers import command, create, ok, today
+from tests.e2e.helpers import command, create, eventually, ok, today
 from tests.factories import CHILD_NAME, mediation_body
 
-T = TypeVar("T")
 PARENT = "grace.parent@example.org"
 LA = "sam.officer@example.gov.uk"
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], seconds: float = 20) -> T:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture

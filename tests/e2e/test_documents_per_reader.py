@@ -14,8 +14,8 @@ from collections import defaultdict
 from pypdf import PdfReader
 
 from tests.conftest import Stack
-from tests.e2e.helpers import command, create, london_at, ok, today
-from tests.e2e.test_documents import LA, PARENT, eventually
+from tests.e2e.helpers import command, create, eventually, london_at, ok, today
+from tests.e2e.test_documents import LA, PARENT
 from tests.factories import CHILD_NAME, contact, mediation_body
 
 ADJUSTMENT = "A quiet room and short breaks, because of an anxiety condition"

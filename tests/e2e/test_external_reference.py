@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 from tests.conftest import Stack
-from tests.e2e.helpers import command, create, ok
-from tests.e2e.test_documents import LA, PARENT, eventually
+from tests.e2e.helpers import command, create, eventually, ok
+from tests.e2e.test_documents import LA, PARENT
 from tests.factories import council_bodies, mediation_body
 
 

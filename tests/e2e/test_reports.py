@@ -107,20 +107,21 @@ async def test_summary_counts_the_council_s_referrals_by_what_happened(
         "disagreement_resolution": {"open": 1},
     }
 
-    issued = [walked["declined"]["certificate"], walked["unresolved"]["certificate"]]
+    # A16: the full agreement got its certificate too.
+    issued = [walked[k]["certificate"] for k in ("declined", "unresolved", "agreed")]
     on_time = sum(c["on_time"] for c in issued)
     assert report["certificates"] == {
-        "issued": 2,
-        "by_kind": {"declined_mediation": 1, "after_mediation": 1, "deemed": 0},
+        "issued": 3,
+        "by_kind": {"declined_mediation": 1, "after_mediation": 2, "deemed": 0},
         "issued_on_time": on_time,
-        "share_on_time": on_time / 2,
+        "share_on_time": on_time / 3,
     }
     assert report["mediations"] == {
         "held": 2,
         "held_within_30_days": 2,
         "share_within_30_days": 1.0,
         "median_days_request_to_meeting": 12.5,  # 15 and 10 days
-        "median_days_request_to_certificate": 15.0,  # requested 15 days ago, issued today
+        "median_days_request_to_certificate": 12.5,  # requested 15 and 10 days ago, issued today
     }
     assert report["agreements"] == {"meetings_held": 2, "meetings_with_agreement": 1, "signed": 1}
     assert report["actions"] == {
@@ -161,7 +162,7 @@ async def test_csv_export_has_the_same_figures(stack: Stack, walked: dict[str, A
     assert values["period.local_authority"] == walked["code"]
     assert values["referrals.received"] == str(report["referrals"]["received"])
     assert values["referrals.by_route_and_outcome.mediation.agreement"] == "1"
-    assert values["certificates.by_kind.after_mediation"] == "1"
+    assert values["certificates.by_kind.after_mediation"] == "2"
     assert values["mediations.median_days_request_to_meeting"] == "12.5"
     assert values["actions.completed_on_time"] == "1"
 
@@ -201,7 +202,7 @@ async def test_key_limited_to_a_council_gets_only_its_figures(
         mine = await ok(await http.get("/v1/reports/summary", params=params))
         assert mine["period"]["local_authority"] is None
         assert mine["referrals"]["received"] == 4  # only this council's, not the whole stack's
-        assert mine["certificates"]["issued"] == 2
+        assert mine["certificates"]["issued"] == 3
         other = await http.get(
             "/v1/reports/summary.csv", params={**params, "local_authority": "E10000015"}
         )

@@ -9,8 +9,7 @@ from html.parser import HTMLParser
 
 from models.document_refs import long_date
 from tests.conftest import Stack
-from tests.e2e.helpers import command, create, ok
-from tests.e2e.test_documents import eventually
+from tests.e2e.helpers import command, create, eventually, ok
 from tests.factories import CHILD_NAME, mediation_body
 
 BROWSER = {

@@ -88,7 +88,8 @@ def error_for(**inputs: Any) -> dict[str, Any]:
 
 
 def test_request_has_every_api_input_name() -> None:
-    assert set(TimescalesRequest.model_fields) == API_INPUTS | {"section_i_only"}
+    extra = {"section_i_only", "school_autumn_term_starts"}  # RULES.md A15
+    assert set(TimescalesRequest.model_fields) == API_INPUTS | extra
 
 
 def test_response_has_every_api_output_name() -> None:
@@ -349,3 +350,34 @@ def test_compute_succeeds_when_calendar_covers_years_needed() -> None:
     assert got.latest_notice_date_safest == date(2025, 12, 23)
     assert got.latest_notice_date_literal == date(2025, 12, 24)
     assert got.appeal_deadline == date(2028, 1, 4)
+
+
+# --- A15: the school's autumn-term start --------------------------------------------------------
+
+
+def test_school_autumn_term_start_moves_the_end_of_compulsory_school_age() -> None:
+    # RULES.md W15: DOB 1 Sep 2010; 1 Sep fallback -> Fri 25 Jun 2027; term from 2 Sep 2026
+    # -> Fri 26 Jun 2026 (s8(3)(a)).
+    fallback = compute_timescales(
+        TimescalesRequest.model_validate({"date_of_birth": "2010-09-01"}), CAL
+    )
+    assert fallback.compulsory_school_age_ends == date(2027, 6, 25)
+    known = compute_timescales(
+        TimescalesRequest.model_validate(
+            {"date_of_birth": "2010-09-01", "school_autumn_term_starts": "2026-09-02"}
+        ),
+        CAL,
+    )
+    assert known.compulsory_school_age_ends == date(2026, 6, 26)
+    assert known.young_person_from == date(2026, 6, 27)
+
+
+def test_school_autumn_term_start_outside_the_birthday_year_is_refused_naming_it() -> None:
+    with pytest.raises(ValidationError) as caught:
+        TimescalesRequest.model_validate(
+            {"date_of_birth": "2010-09-01", "school_autumn_term_starts": "2025-09-02"}
+        )
+    (error,) = caught.value.errors()
+    assert error["ctx"]["errors"][0]["field"] == "school_autumn_term_starts"
+    with pytest.raises(ValidationError):
+        TimescalesRequest.model_validate({"school_autumn_term_starts": "2026-09-02"})

@@ -13,6 +13,7 @@ from models.domain import transitions as tr
 from models.domain.clock import LONDON
 from models.domain.commands import COMMAND_MODELS, Command
 from models.domain.referral import (
+    EDGE_RULES,
     CertificateKind,
     MediatorSummary,
     Outcome,
@@ -37,7 +38,7 @@ MEETING_AT = datetime.combine(TODAY, time(18), tzinfo=LONDON).isoformat()
 BOOK = {"mediator_id": "m1", "starts_at": MEETING_AT, "short_notice_consented": True}
 
 
-def ctx(today: date = TODAY) -> tr.Context:
+def ctx(today: date = TODAY, rules: int = EDGE_RULES) -> tr.Context:
     n = iter(range(1, 1000))
     return tr.Context(
         today=today,
@@ -45,6 +46,7 @@ def ctx(today: date = TODAY) -> tr.Context:
         policy=tr.Policy(),
         actor="tester",
         new_number=lambda p: f"{p}-{next(n)}",
+        rules=rules,
     )
 
 

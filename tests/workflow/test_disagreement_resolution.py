@@ -196,8 +196,10 @@ async def test_everyone_silent_closes_at_the_deadline(harness: Harness) -> None:
     await harness.advance_to(london(deadline + timedelta(days=1), time(0, 0, 5)))
     closed = await harness.wait_for(handle, lambda r: r is not None and r.closed)
     assert closed is not None
-    assert closed.outcome is Outcome.PARTIES_DECLINED
-    assert closed.closure_reason == "no party agreed to take part by the deadline"
+    # Nobody answered: that is not "declined" (outcome no_response), dated the day after.
+    assert closed.outcome is Outcome.NO_RESPONSE
+    assert closed.closure_reason == f"nobody answered by {deadline.isoformat()}"
+    assert closed.closed_on == deadline + timedelta(days=1)
     assert set(answers(closed).values()) == {PartyAnswer.NO_RESPONSE}
     await harness.finish(handle, "dr_everyone_silent_closes_at_the_deadline")
 

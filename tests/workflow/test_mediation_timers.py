@@ -242,7 +242,11 @@ async def test_agreed_actions_get_legal_deadlines_reminders_and_breaches(harness
         ],
     )
     assert recorded.status is Status.AGREEMENT_AWAITING_SIGNATURE
-    assert recorded.certificates == ()  # full agreement: nothing to appeal
+    # A16: a certificate after every concluded mediation, full agreement included (DL-07,
+    # within 3 working days); the agreed actions are still tracked below.
+    (certificate,) = recorded.certificates
+    assert certificate.kind is CertificateKind.AFTER_MEDIATION
+    assert certificate.issued_on == s["signed"]
     signed = await harness.send(handle, "sign_agreement", signatories=["family", "la"])
     assert signed.agreement is not None
     due = {a.id: a.due_on for a in signed.agreement.actions}
