@@ -14,10 +14,12 @@ every few seconds instead of one per request. Only successes are kept, under the
 the whole token, so a wrong, unknown or revoked key is looked up every time; a revocation
 takes effect within those seconds (0 checks every request).
 
-For the routes, the middleware sets ``request.state.client_id`` (the key's client name: the
-audit actor) and ``request.state.principal``; :func:`allowed_local_authorities` and
-:func:`require_local_authority` limit a client to its own councils' referrals. On routes
-with a ``{referral_id}``, that limit is enforced here already.
+For the routes, the middleware sets ``request.state.client_id`` (the key's id: the audit
+actor and the owner of idempotency records; a client name need not be unique, so it is never
+an identity) and ``request.state.principal``. A key limited to councils never uses the
+council-wide scopes (``api.keys.COUNCIL_WIDE_SCOPES``), even if it was stored with them;
+:func:`allowed_local_authorities` and :func:`require_local_authority` limit a client to its
+own councils' referrals. On routes with a ``{referral_id}``, that limit is enforced here.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import PROBLEM_JSON, Problem
-from api.keys import Principal, authenticate
+from api.keys import COUNCIL_WIDE_REASON, Principal, authenticate
 from api.keys import Scope as KeyScope
 from models.settings import Settings
 from models.tables import ReferralRow
@@ -96,6 +98,10 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/providers/{}"): READ,
     ("POST", "/v1/providers"): REGISTRIES,
     ("PATCH", "/v1/providers/{}"): REGISTRIES,
+    ("GET", "/v1/mediators/{}/changes"): READ,
+    ("GET", "/v1/venues/{}/changes"): READ,
+    ("GET", "/v1/providers/{}/changes"): READ,
+    ("GET", "/v1/local-authorities/{}/changes"): READ,
     ("GET", "/v1/local-authorities"): READ,
     ("GET", "/v1/local-authorities/{}"): READ,
     ("POST", "/v1/local-authorities"): ADMIN,
@@ -331,17 +337,22 @@ class AuthMiddleware:
         if needed is None:  # an unknown path or method (404/405), or a route nobody mapped
             needed = ADMIN  # (tests/security catches those): fail closed, admin only
         if not principal.allows(needed):
+            detail = FORBIDDEN
+            if principal.voided(needed):
+                detail = f"{FORBIDDEN} This API key is limited to councils, and " + (
+                    COUNCIL_WIDE_REASON.format(scopes=f"'{needed}'")
+                )
             await _send_problem(
                 scope,
                 send,
                 403,
                 "Forbidden",
-                FORBIDDEN,
+                detail,
                 {"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'},
             )
             return
         state["principal"] = principal
-        state["client_id"] = principal.name
+        state["client_id"] = principal.key_id  # the identity: names need not be unique
         if resolved is not None and principal.local_authorities is not None:
             referral_id = resolved[1].get("referral_id")
             if referral_id and not await self._referral_allowed(state, principal, referral_id):

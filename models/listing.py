@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.auth_tables import ApiKeyRow
 from models.domain.clock import start_of_london_day
 from models.tables import ReferralEventRow, ReferralRow, table_of
 
@@ -260,3 +261,13 @@ async def timeline(
         .limit(limit)
     )
     return [dict(m) for m in result.mappings()]
+
+
+async def key_names(session: AsyncSession, key_ids: set[str]) -> dict[str, str]:
+    """The client name of each API key id among ``key_ids`` (actors of a timeline)."""
+    if not key_ids:
+        return {}
+    keys = table_of(ApiKeyRow).c
+    conn = await session.connection()
+    found = await conn.execute(select(keys.key_id, keys.name).where(keys.key_id.in_(key_ids)))
+    return {str(key_id): str(name) for key_id, name in found.all()}

@@ -157,6 +157,7 @@ async def referral_events(
     rows = await listing.timeline(session, referral_id, after_seq=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
+    names = await listing.key_names(session, {r["actor"] for r in rows} - {SYSTEM})
     return EventPage(
         referral_id=referral_id,
         items=[
@@ -167,6 +168,7 @@ async def referral_events(
                 recorded_at=r["recorded_at"],
                 actor=r["actor"],
                 actor_type="system" if r["actor"] == SYSTEM else "api_client",
+                actor_name=names.get(r["actor"]),
                 data=r["data"],
             )
             for r in rows

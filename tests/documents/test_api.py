@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from activities.documents import DocumentRequest
-from api.keys import ALL_SCOPES, create_key
+from api.keys import ALL_SCOPES, COUNCIL_WIDE_SCOPES, create_key
 from api.main import create_app
 from models.tables import LocalAuthorityRow
 from tests.conftest import Database, free_port, make_settings, serve_api
@@ -265,7 +265,8 @@ async def test_a_key_for_another_council_sees_neither_documents_nor_its_subscrip
             )
         )
         await session.commit()
-    async with await client(db, api, councils=["E10000016"]) as other:
+    limited = ALL_SCOPES - COUNCIL_WIDE_SCOPES
+    async with await client(db, api, scopes=limited, councils=["E10000016"]) as other:
         assert (await other.get(f"/v1/documents/{number}")).status_code == 404
         assert (await other.get(f"/v1/referrals/{referral_id}/documents")).status_code == 403
         everywhere = await other.post(
