@@ -17,12 +17,18 @@ A worker killed mid-send leaves the row ``sending``; once its lease (longer than
 can take) has passed, the next attempt sends again, with the **same** Message-ID or
 webhook-id, so receivers can drop the copy. That is the one remaining window: the server
 accepted the message but the worker died before the row said ``sent``.
+
+An error that no retry can cure - the message cannot even be built from what is stored
+(``ValueError``, ``TypeError``… e.g. a line break in a registry name that would go into a
+header) - is permanent like a refused address: the delivery is ``failed``, the provider is
+told, and ``sendmed_dispatch_failures`` counts it. It is never retried for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.errors
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -295,6 +301,20 @@ def _outcome(row: DeliveryRow) -> DeliveryOutcome:
     )
 
 
+#: Raised while building or handing over a message from the data we hold: the same data
+#: fails the same way on every retry, so these are permanent failures.
+UNCURABLE: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    LookupError,
+    email.errors.MessageError,
+)
+
+
+def uncurable(exc: Exception) -> PermanentFailure:
+    return PermanentFailure(f"the message could not be built ({type(exc).__name__})")
+
+
 class Retry(Exception):
     """Some deliveries failed transiently: the activity raises so that Temporal retries."""
 
@@ -395,10 +415,13 @@ class Dispatcher:
         if isinstance(claim, InFlight):
             raise TransientFailure(f"{purpose} to {recipient}: another attempt is sending")
         assert target.address is not None
-        mail = compose(target.address, claim.row.created_at)
         try:
-            async with asyncio.timeout(self.config.send_timeout):
-                await self.mailer.send(mail)
+            try:
+                mail = compose(target.address, claim.row.created_at)
+                async with asyncio.timeout(self.config.send_timeout):
+                    await self.mailer.send(mail)
+            except UNCURABLE as exc:
+                raise uncurable(exc) from exc
         except PermanentFailure as exc:
             await self.ledger.finish(key, claim.token, FAILED, exc.detail)
             log.warning("delivery %s failed permanently: %s", key, exc.detail)
@@ -568,8 +591,11 @@ class Dispatcher:
         row = claim.row
         body = body_bytes(row.payload or {})
         try:
-            async with asyncio.timeout(self.config.send_timeout):
-                await self.webhooks.send(sub.url, sub.secret, row.message_id, body)
+            try:
+                async with asyncio.timeout(self.config.send_timeout):
+                    await self.webhooks.send(sub.url, sub.secret, row.message_id, body)
+            except UNCURABLE as exc:
+                raise uncurable(exc) from exc
         except PermanentFailure as exc:
             await self.ledger.finish(key, claim.token, FAILED, exc.detail)
             log.warning("webhook %s failed permanently: %s", key, exc.detail)

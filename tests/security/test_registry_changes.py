@@ -72,7 +72,8 @@ async def test_registry_changes_are_audited_with_who_when_and_before_after_when_
     assert created["seq"] < changed["seq"]
     assert council_trail["items"][-1]["changes"] == {"active": {"before": True, "after": False}}
     assert [c["action"] for c in mediator_trail["items"]] == ["created", "deactivated"]
-    assert page["next_after"] == created["seq"] and len(page["items"]) == 1
+    assert page["next_after"] == created["seq"]
+    assert len(page["items"]) == 1
     assert unknown.status_code == 404
 
 
