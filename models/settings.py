@@ -113,6 +113,19 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str = Field(default="", description="Base URL the API is reached at.")
+    temporal_rpc_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="API: bound on a start, query or other single call to Temporal (then 503).",
+    )
+    temporal_update_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=120,
+        description="API: bound on a create or command, which waits for the workflow to apply "
+        "it (then 503; a retry with the same Idempotency-Key gets the answer).",
+    )
 
     # Calendar
     extra_bank_holidays: tuple[date, ...] = Field(
@@ -194,6 +207,12 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, le=67_108_864, description="Larger request bodies get a 413."
+    )
+    body_read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="A request body not received within this many seconds gets a 408.",
     )
     log_format: Literal["json", "console"] | None = Field(
         default=None, description="Default: json in production, console otherwise."

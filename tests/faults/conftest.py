@@ -112,6 +112,16 @@ class Process:
         self.proc.send_signal(signum)
         return self.proc.wait(timeout=timeout)
 
+    def freeze(self) -> None:
+        """``kill -STOP``: the process holds its sockets open but answers nothing."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """``kill -CONT``: a frozen process carries on where it stopped."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """``kill -9``: no handler runs, nothing is flushed, sockets are simply dropped."""
         status = self.signal(signal.SIGKILL)

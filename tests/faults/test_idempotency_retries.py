@@ -111,7 +111,7 @@ async def test_create_referral_retried_concurrently_and_after_a_lost_response(
 ) -> None:
     body = mediation_body()
     key = f"create-{uuid.uuid4()}"
-    expected_id = str(uuid.uuid5(ID_NAMESPACE, key_digest("api", key)))
+    expected_id = str(uuid.uuid5(ID_NAMESPACE, key_digest(stack.key_id, key)))
 
     async def exists() -> bool:
         return (await stack.http.get(f"/v1/referrals/{expected_id}")).status_code == 200
@@ -129,7 +129,7 @@ async def test_create_referral_retried_concurrently_and_after_a_lost_response(
     key = f"create-{uuid.uuid4()}"
     responses = await concurrently(stack, "/v1/referrals", body, key)
     assert same_answer(responses, 201)["id"] == str(
-        uuid.uuid5(ID_NAMESPACE, key_digest("api", key))
+        uuid.uuid5(ID_NAMESPACE, key_digest(stack.key_id, key))
     )
 
     types = await timeline_types(stack, expected_id)
