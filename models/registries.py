@@ -10,8 +10,6 @@ client name) made it, when, and each changed field before and after.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models import cursors
 from models.auth_tables import RegistryChangeRow
 from models.tables import table_of
 
@@ -34,8 +33,7 @@ class AlreadyExists(Exception):
     """A row with this key is already registered."""
 
 
-class BadCursor(ValueError):
-    """Not a cursor this API issued."""
+BadCursor = cursors.BadCursor  # not a cursor this API issued (or one altered since)
 
 
 @dataclass(frozen=True)
@@ -78,15 +76,14 @@ def _key_column(model: type[SQLModel]) -> Any:
     return keys[0]
 
 
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+def encode_cursor(key: str, signer: cursors.CursorSigner) -> str:
+    return signer.sign(key.encode())
 
 
-def decode_cursor(cursor: str) -> str:
+def decode_cursor(cursor: str, signer: cursors.CursorSigner) -> str:
     try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        key = raw.decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        key = signer.open(cursor).decode()
+    except UnicodeDecodeError as exc:
         raise BadCursor("not a cursor from this API") from exc
     if not key:
         raise BadCursor("not a cursor from this API")
@@ -100,18 +97,20 @@ async def page(
     *,
     limit: int,
     cursor: str | None,
+    signer: cursors.CursorSigner,
 ) -> RowPage[Row]:
-    """Rows in key order, ``limit`` at a time (keyset on the key)."""
+    """Rows in key order, ``limit`` at a time (keyset on the key; signed cursors)."""
     key = _key_column(model)
     query = select(model).where(*where)
     if cursor is not None:
-        query = query.where(key > decode_cursor(cursor))
+        query = query.where(key > decode_cursor(cursor, signer))
     result = await session.exec(query.order_by(key).limit(limit + 1))
     rows: list[Row] = list(result.all())
     more = len(rows) > limit
     rows = rows[:limit]
     last = getattr(rows[-1], key.name) if rows else None
-    return RowPage(rows=rows, next_cursor=encode_cursor(last) if more and last else None)
+    next_cursor = encode_cursor(last, signer) if more and last else None
+    return RowPage(rows=rows, next_cursor=next_cursor)
 
 
 async def insert(maker: async_sessionmaker[AsyncSession], row: Row, audit: Audit) -> Row:

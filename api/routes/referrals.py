@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import require_local_authority
+from api.bounds import check_dates
 from api.deps import SettingsDep, TemporalDep
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest, reused
@@ -129,6 +130,7 @@ async def create_referral(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     require_local_authority(request, body.local_authority)
+    check_dates(body)
     caller = client_id(request)
     payload = body.model_dump(mode="json", exclude_none=True)
     request_hash = body_hash(payload)
@@ -385,6 +387,7 @@ def _register_command(path: str, model: type[Any]) -> None:
         if body is None and has_required:  # no body at all: 422, not model() failing (500)
             raise validation_problem([{"field": "body", "message": "Field required"}])
         command = body if body is not None else model()
+        check_dates(command)
         return await send_command(
             request, temporal, referral_id, update_name, command, idempotency_key
         )

@@ -39,6 +39,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import SQLModel, col
 
 from api.auth import principal_of
+from api.bounds import check_dates, cursor_signer
 from api.deps import SessionDep
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent
@@ -415,6 +416,7 @@ async def _update(
 
 
 async def _page(
+    request: Request,
     session: SessionDep,
     model: type[SQLModel],
     read: type[Model],
@@ -423,7 +425,9 @@ async def _page(
     cursor: str | None,
 ) -> Page[Model]:
     try:
-        found = await registries.page(session, model, where, limit=limit, cursor=cursor)
+        found = await registries.page(
+            session, model, where, limit=limit, cursor=cursor, signer=cursor_signer(request)
+        )
     except registries.BadCursor as exc:
         raise validation_problem([{"field": "query.cursor", "message": str(exc)}]) from exc
     return Page(items=[read.model_validate(r) for r in found.rows], next_cursor=found.next_cursor)
@@ -457,6 +461,8 @@ async def create_mediator(
     body: Annotated[MediatorCreate, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    check_dates(body)
+
     async def produce() -> BaseModel:
         ident = body.id or _new_id("med")
         values = body.model_dump(mode="json", exclude={"id"})
@@ -473,14 +479,16 @@ async def create_mediator(
     summary="List mediators",
 )
 async def list_mediators(
-    session: SessionDep, query: Annotated[MediatorQuery, Query()]
+    request: Request, session: SessionDep, query: Annotated[MediatorQuery, Query()]
 ) -> Page[MediatorRead]:
     where: list[ColumnElement[bool]] = []
     if query.active is not None:
         where.append(col(MediatorRow.active) == query.active)
     if query.send_trained is not None:
         where.append(col(MediatorRow.send_trained) == query.send_trained)
-    result = await _page(session, MediatorRow, MediatorRead, where, query.limit, query.cursor)
+    result = await _page(
+        request, session, MediatorRow, MediatorRead, where, query.limit, query.cursor
+    )
     bookable_for = query.bookable_for
     if bookable_for is None:
         return result
@@ -522,6 +530,7 @@ async def get_mediator(session: SessionDep, mediator_id: Key) -> MediatorRead:
 async def update_mediator(
     request: Request, mediator_id: Key, body: Annotated[MediatorUpdate, Body()]
 ) -> MediatorRead:
+    check_dates(body)
     row = await _update(request, MediatorRow, "mediator", mediator_id, body.changes())
     return MediatorRead.model_validate(row)
 
@@ -568,14 +577,14 @@ async def create_venue(
 
 @router.get("/venues", response_model=Page[VenueRead], tags=["venues"], summary="List venues")
 async def list_venues(
-    session: SessionDep, query: Annotated[VenueQuery, Query()]
+    request: Request, session: SessionDep, query: Annotated[VenueQuery, Query()]
 ) -> Page[VenueRead]:
     where: list[ColumnElement[bool]] = []
     if query.active is not None:
         where.append(col(VenueRow.active) == query.active)
     if query.neutral is not None:
         where.append(col(VenueRow.neutral) == query.neutral)
-    return await _page(session, VenueRow, VenueRead, where, query.limit, query.cursor)
+    return await _page(request, session, VenueRow, VenueRead, where, query.limit, query.cursor)
 
 
 @router.get(
@@ -659,9 +668,9 @@ async def create_provider(
     summary="List mediation providers",
 )
 async def list_providers(
-    session: SessionDep, query: Annotated[ListQuery, Query()]
+    request: Request, session: SessionDep, query: Annotated[ListQuery, Query()]
 ) -> Page[ProviderRead]:
-    return await _page(session, ProviderRow, ProviderRead, [], query.limit, query.cursor)
+    return await _page(request, session, ProviderRow, ProviderRead, [], query.limit, query.cursor)
 
 
 @router.get(
@@ -727,7 +736,7 @@ async def create_local_authority(
     summary="List councils",
 )
 async def list_local_authorities(
-    session: SessionDep, query: Annotated[LocalAuthorityQuery, Query()]
+    request: Request, session: SessionDep, query: Annotated[LocalAuthorityQuery, Query()]
 ) -> Page[LocalAuthorityRead]:
     where: list[ColumnElement[bool]] = []
     if query.active is not None:
@@ -735,7 +744,7 @@ async def list_local_authorities(
     if query.provider_id is not None:
         where.append(col(LocalAuthorityRow.provider_id) == query.provider_id)
     return await _page(
-        session, LocalAuthorityRow, LocalAuthorityRead, where, query.limit, query.cursor
+        request, session, LocalAuthorityRow, LocalAuthorityRead, where, query.limit, query.cursor
     )
 
 
