@@ -17,8 +17,8 @@ from typing import Annotated, Any, Final
 from fastapi import Request
 from pydantic import AfterValidator, BaseModel
 
+from api.deps import get_codec
 from api.errors import validation_problem
-from models.codec import EncryptionCodec, codec_from_settings
 from models.cursors import CursorSigner
 
 EARLIEST: Final = date(1900, 1, 1)
@@ -68,7 +68,4 @@ def check_dates(value: Any, where: str = "body") -> None:
 
 def cursor_signer(request: Request) -> CursorSigner:
     """Signs and checks this API's list cursors (the same in every API process)."""
-    codec = getattr(request.state, "codec", None)
-    if not isinstance(codec, EncryptionCodec):
-        codec = codec_from_settings(request.state.settings)
-    return CursorSigner.from_keyring(codec.keyring)
+    return CursorSigner.from_keyring(get_codec(request).keyring)

@@ -165,8 +165,28 @@ class Settings(BaseSettings):
     )
     webhook_allowed_hosts: tuple[str, ...] = Field(
         default=(),
-        description="If set, webhooks go only to these hosts (an egress allowlist); "
-        "a subscription to any other host fails without a connection attempt.",
+        description="Hosts, addresses or networks (CIDR) that webhooks may reach although "
+        "they are internal (loopback, private, link-local, reserved); empty: public "
+        "addresses only (JSON list).",
+    )
+    webhook_allow_public_addresses: bool = Field(
+        default=True,
+        description="Webhooks may go to public addresses; off: only to the allowed hosts "
+        "(the test suites run so, to stay on this machine).",
+    )
+    webhook_retry_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=24 * 30,
+        description="A webhook still failing this long after its first attempt is failed "
+        "for good (the provider told), so no case is held open by a dead endpoint.",
+    )
+    webhook_disable_after_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Deliveries in a row that fail for good before a subscription is "
+        "disabled (the provider told).",
     )
     send_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Bound on one email or webhook send."

@@ -245,6 +245,7 @@ def make_settings(**values: Any) -> Settings:
     values.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="sendmed-test-")))
     # Tests never send a webhook off this machine, whatever URL a test subscribes.
     values.setdefault("webhook_allowed_hosts", LOOPBACK)
+    values.setdefault("webhook_allow_public_addresses", False)
     return Settings(_env_file=None, environment="test", **values)
 
 

@@ -18,9 +18,9 @@ from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
-from api.deps import SettingsDep
+from api.deps import SettingsDep, get_codec
 from api.errors import Problem, validation_problem
-from models.codec import CodecError, EncryptionCodec, codec_from_settings
+from models.codec import CodecError
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,6 @@ class CodecBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     payloads: list[PayloadJSON] = Field(default_factory=list, max_length=10_000)
-
-
-def _codec(request: Request) -> EncryptionCodec:
-    found = getattr(request.state, "codec", None)
-    if isinstance(found, EncryptionCodec):
-        return found
-    return codec_from_settings(request.state.settings)
 
 
 def _check_namespace(settings: Any, namespace: str | None) -> None:
@@ -94,7 +87,7 @@ async def encode(
     namespace: NamespaceHeader = None,
 ) -> JSONResponse:
     _check_namespace(settings, namespace)
-    return _to_json(await _codec(request).encode(_to_proto(body)))
+    return _to_json(await get_codec(request).encode(_to_proto(body)))
 
 
 @router.post(
@@ -110,7 +103,7 @@ async def decode(
     namespace: NamespaceHeader = None,
 ) -> JSONResponse:
     _check_namespace(settings, namespace)
-    codec = _codec(request)
+    codec = get_codec(request)
     decoded: list[Payload] = []
     for payload in _to_proto(body):
         try:

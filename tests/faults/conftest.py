@@ -241,6 +241,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "SENDMED_LOG_LEVEL": "INFO",
         "SENDMED_LOG_FORMAT": "console",
         "SENDMED_WEBHOOK_ALLOWED_HOSTS": json.dumps(list(settings.webhook_allowed_hosts)),
+        "SENDMED_WEBHOOK_ALLOW_PUBLIC_ADDRESSES": str(settings.webhook_allow_public_addresses),
     }
     if settings.smtp_host:
         env["SENDMED_SMTP_HOST"] = settings.smtp_host

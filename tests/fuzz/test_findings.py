@@ -89,7 +89,7 @@ def forged(payload: dict[str, object]) -> str:
 async def test_a_forged_or_altered_list_cursor_is_422_when_paging(stack: Stack) -> None:
     for _ in range(3):
         await create(stack.http, mediation_body())
-    params = {"sort": "-created", "limit": 1}
+    params: dict[str, str | int] = {"sort": "-created", "limit": 1}
     first = await stack.http.get("/v1/referrals", params=params)
     cursor = first.json()["next_cursor"]
     assert cursor
