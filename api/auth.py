@@ -25,6 +25,7 @@ own councils' referrals. On routes with a ``{referral_id}``, that limit is enfor
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -117,6 +118,9 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/metrics"): METRICS,
     ("POST", "/codec/encode"): CODEC,
     ("POST", "/codec/decode"): CODEC,
+    # the development Web UI: its per-run path token is its credential (see _development_ui)
+    ("POST", "/codec/{}/encode"): CODEC,
+    ("POST", "/codec/{}/decode"): CODEC,
 }
 
 _PARAM = re.compile(r"\{[^}]*\}")
@@ -314,8 +318,9 @@ class AuthMiddleware:
             return
         state: dict[str, Any] = scope.setdefault("state", {})
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        ui_token = resolved[1].get("ui_token") if resolved is not None else None
         try:
-            principal = await self._authenticate(state, headers, needed)
+            principal = await self._authenticate(state, headers, needed, ui_token)
         except Exception:
             log.exception("authentication failed: key store unavailable")
             await _send_problem(
@@ -368,7 +373,11 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
     async def _authenticate(
-        self, state: dict[str, Any], headers: dict[str, str], needed: str | None
+        self,
+        state: dict[str, Any],
+        headers: dict[str, str],
+        needed: str | None,
+        ui_token: str | None = None,
     ) -> Principal | None:
         value = headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
@@ -383,8 +392,8 @@ class AuthMiddleware:
             if principal is not None:
                 verified.put(token, principal)
             return principal
-        if not value and needed == CODEC:
-            return _development_ui(state.get("settings"), headers.get("origin"))
+        if not value and needed == CODEC and ui_token is not None:
+            return _development_ui(state.get("settings"), ui_token)
         return None
 
     async def _referral_allowed(
@@ -402,11 +411,14 @@ DEV_UI = Principal(
 )
 
 
-def _development_ui(settings: Any, origin: str | None) -> Principal | None:
-    """Development only: the dev server's Web UI (no login) may use the codec endpoint."""
-    if not isinstance(settings, Settings) or not settings.trusts_ui_origin or not origin:
-        return None
-    return DEV_UI if origin in settings.ui_origins else None
+def _development_ui(settings: Any, token: str) -> Principal | None:
+    """Development only: the dev server's Web UI (no login) calls ``/codec/<token>/…`` with
+    the token ``make run`` made for this run and gave only to it (``--ui-codec-endpoint``)
+    and to the API. An ``Origin`` header proves nothing (any client can send one)."""
+    expected = settings.ui_codec_token if isinstance(settings, Settings) else ""
+    if expected and hmac.compare_digest(token.encode(), expected.encode()):
+        return DEV_UI
+    return None
 
 
 async def _send_problem(

@@ -213,10 +213,10 @@ class Settings(BaseSettings):
         description="Origins of the Temporal Web UI allowed to call /codec (CORS); default "
         "http://127.0.0.1:<ui port> and http://localhost:<ui port>.",
     )
-    codec_trust_ui_origin: bool | None = Field(
-        default=None,
-        description="Development only: /codec answers a browser request from ui_origin without "
-        "an API key (the dev UI has no login). Default on in development; refused in production.",
+    codec_ui_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Development only: the dev Web UI reaches /codec at /codec/<this token>/… "
+        "without an API key; make run sets a fresh one each run. Refused in production.",
     )
     api_key_cache_seconds: float = Field(
         default=5.0,
@@ -265,8 +265,8 @@ class Settings(BaseSettings):
                 raise ValueError("placeholder secrets are refused in production")
             if any(key == DEV_KEY_BYTES for key in keyring.keys.values()):
                 raise ValueError("the public development codec key is refused in production")
-            if self.codec_trust_ui_origin:
-                raise ValueError("codec_trust_ui_origin is for development only")
+            if self.codec_ui_token.get_secret_value():
+                raise ValueError("codec_ui_token is for development only")
         return self
 
     @model_validator(mode="after")
@@ -289,11 +289,10 @@ class Settings(BaseSettings):
         return self.ui_origin or (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
 
     @property
-    def trusts_ui_origin(self) -> bool:
-        """Development: the codec endpoint trusts browser requests from the UI's origin."""
-        if self.codec_trust_ui_origin is None:
-            return self.environment == "development"
-        return self.codec_trust_ui_origin and self.environment != "production"
+    def ui_codec_token(self) -> str:
+        """The dev Web UI's codec path token ('' = none; never outside development)."""
+        token = self.codec_ui_token.get_secret_value()
+        return token if self.environment == "development" and len(token) >= 32 else ""
 
     @property
     def mail_outbox_dir(self) -> Path:

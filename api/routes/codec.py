@@ -3,8 +3,13 @@
 The Temporal Web UI (and ``temporal`` CLI with ``--codec-endpoint``) sends
 ``{"payloads": [{"metadata": {...base64...}, "data": "<base64>"}]}`` (the protobuf JSON of
 ``temporal.api.common.v1.Payloads``) with an ``X-Namespace`` header, and shows what comes
-back. Needs scope ``codec``; in development, the dev server's UI (no login) is let in from
-its configured origin (see ``api/auth.py`` and the README).
+back. Needs scope ``codec``. In development, the dev server's UI (no login) calls
+``/codec/<per-run token>/…`` instead: ``make run`` makes a fresh token each run and gives it
+to the UI (``--ui-codec-endpoint``) and the API (``SENDMED_CODEC_UI_TOKEN``) only; see
+``api/auth.py`` and the README.
+
+Decoding is bounded: a payload that would decompress to more than 4 MiB, or an answer over
+16 MiB, is a 413 (an 87 KB request once inflated to 89 MB).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request
+from fastapi import APIRouter, Body, Header, Path, Request
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +25,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import SettingsDep, get_codec
 from api.errors import Problem, validation_problem
-from models.codec import CodecError
+from models.codec import CodecError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +79,55 @@ DESCRIPTION = (
 )
 
 
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # one decoded payload (Temporal's own limit is 2 MB)
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # every decoded payload of one request together
+
+
+def _too_large(detail: str) -> Problem:
+    return Problem(
+        413,
+        "Request too large",
+        detail,
+        errors=[{"field": "body.payloads", "message": detail}],
+    )
+
+
+async def _encode(request: Request, settings: Any, body: CodecBody, namespace: str | None) -> Any:
+    _check_namespace(settings, namespace)
+    return _to_json(await get_codec(request).encode(_to_proto(body)))
+
+
+async def _decode(request: Request, settings: Any, body: CodecBody, namespace: str | None) -> Any:
+    _check_namespace(settings, namespace)
+    codec = get_codec(request)
+    decoded: list[Payload] = []
+    budget = MAX_ANSWER_BYTES
+    for payload in _to_proto(body):
+        try:
+            plain = codec.decrypt(payload, max_size=max(0, min(MAX_PAYLOAD_BYTES, budget)))
+        except TooLarge as exc:
+            raise _too_large(
+                f"the decoded payloads would exceed {MAX_PAYLOAD_BYTES} bytes each or "
+                f"{MAX_ANSWER_BYTES} bytes together"
+            ) from exc
+        except CodecError as exc:
+            log.warning("codec: payload left encrypted: %s", exc)
+            plain = payload
+        budget -= plain.ByteSize()
+        decoded.append(plain)
+    return _to_json(decoded)
+
+
+ENCODE_SUMMARY = "Encrypt payloads (remote codec)"
+DECODE_SUMMARY = "Decrypt payloads (remote codec)"
+DECODE_DESCRIPTION = (
+    DESCRIPTION + " A payload that cannot be decrypted is returned unchanged; one that would "
+    "decompress to more than 4 MiB (16 MiB for all of them) is a 413."
+)
+
+
 @router.post(
-    "/encode",
-    summary="Encrypt payloads (remote codec)",
-    description=DESCRIPTION,
-    response_class=JSONResponse,
+    "/encode", summary=ENCODE_SUMMARY, description=DESCRIPTION, response_class=JSONResponse
 )
 async def encode(
     request: Request,
@@ -86,15 +135,16 @@ async def encode(
     body: Annotated[CodecBody, Body()],
     namespace: NamespaceHeader = None,
 ) -> JSONResponse:
-    _check_namespace(settings, namespace)
-    return _to_json(await get_codec(request).encode(_to_proto(body)))
+    result: JSONResponse = await _encode(request, settings, body, namespace)
+    return result
 
 
 @router.post(
     "/decode",
-    summary="Decrypt payloads (remote codec)",
-    description=DESCRIPTION + " A payload that cannot be decrypted is returned unchanged.",
+    summary=DECODE_SUMMARY,
+    description=DECODE_DESCRIPTION,
     response_class=JSONResponse,
+    responses={413: {"description": "The decoded payloads would be too large."}},
 )
 async def decode(
     request: Request,
@@ -102,13 +152,34 @@ async def decode(
     body: Annotated[CodecBody, Body()],
     namespace: NamespaceHeader = None,
 ) -> JSONResponse:
-    _check_namespace(settings, namespace)
-    codec = get_codec(request)
-    decoded: list[Payload] = []
-    for payload in _to_proto(body):
-        try:
-            decoded.append(codec.decrypt(payload))
-        except CodecError as exc:
-            log.warning("codec: payload left encrypted: %s", exc)
-            decoded.append(payload)
-    return _to_json(decoded)
+    result: JSONResponse = await _decode(request, settings, body, namespace)
+    return result
+
+
+# The development Web UI's own endpoint: the per-run token in the path is its credential
+# (checked in api/auth.py). Not in the OpenAPI document: only the dev UI calls it.
+UiToken = Annotated[str, Path(max_length=128, description="make run's per-run token.")]
+
+
+@router.post("/{ui_token}/encode", include_in_schema=False, response_class=JSONResponse)
+async def ui_encode(
+    request: Request,
+    settings: SettingsDep,
+    ui_token: UiToken,
+    body: Annotated[CodecBody, Body()],
+    namespace: NamespaceHeader = None,
+) -> JSONResponse:
+    result: JSONResponse = await _encode(request, settings, body, namespace)
+    return result
+
+
+@router.post("/{ui_token}/decode", include_in_schema=False, response_class=JSONResponse)
+async def ui_decode(
+    request: Request,
+    settings: SettingsDep,
+    ui_token: UiToken,
+    body: Annotated[CodecBody, Body()],
+    namespace: NamespaceHeader = None,
+) -> JSONResponse:
+    result: JSONResponse = await _decode(request, settings, body, namespace)
+    return result
