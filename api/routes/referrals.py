@@ -119,7 +119,9 @@ async def _exists(request: Request, referral_id: str) -> bool:
     response_model=ReferralRead,
     summary="Create a referral (Mediation or Disagreement Resolution)",
     responses={
+        409: {"description": "idempotency-key-in-progress: the same key is still being answered."},
         422: {"description": "Invalid referral (problem+json naming each field)."},
+        503: {"description": "temporal-unavailable: try again (Retry-After), same key."},
     },
 )
 async def create_referral(
@@ -405,8 +407,13 @@ def _register_command(path: str, model: type[Any]) -> None:
         name=f"command_{update_name}",
         responses={
             404: {"description": "Unknown referral."},
-            409: {"description": "Not legal in the referral's current state (says what is)."},
+            409: {
+                "description": "illegal-transition: not legal in the referral's current state "
+                "(says what is); idempotency-key-in-progress: the same key is still being "
+                "answered."
+            },
             422: {"description": "Invalid command (problem+json naming each field)."},
+            503: {"description": "temporal-unavailable: try again (Retry-After), same key."},
         },
     )
 
