@@ -461,20 +461,17 @@ class Dispatcher:
 
     async def escalate(self, case: Case, failed: DeliveryRow) -> None:
         """Tell the provider a delivery failed: the referral id and what, no personal data."""
-        to = case.provider_email or self.config.escalation_email
-        if not to:
-            log.error("delivery %s failed and nobody can be told: no provider email", failed.key)
-            return
         referral_id = case.referral.id
         what = (
             f"document {failed.document_number}"
             if failed.document_number
             else (f"event {failed.event_type}" if failed.event_type else f"{failed.purpose}")
         )
-        body = "\n".join(
-            [
-                "Hello,",
-                "",
+        await self.tell_provider(
+            case,
+            key=f"{failed.key}:escalation",
+            subject=f"Delivery failed for referral {referral_id}",
+            lines=[
                 f"A delivery for referral {referral_id} could not be made and will not be retried.",
                 "",
                 f"What: {what}",
@@ -484,28 +481,46 @@ class Dispatcher:
                 "Please check the contact details in your case system and send it another way.",
                 f"The referral's deliveries: {self.config.base_url}/v1/referrals/{referral_id}"
                 "/deliveries",
-            ]
+            ],
+            document_number=failed.document_number,
         )
+
+    async def tell_provider(
+        self,
+        case: Case,
+        *,
+        key: str,
+        subject: str,
+        lines: list[str],
+        document_number: str | None = None,
+    ) -> None:
+        """Email the case's provider (or ``escalation_email``) once for ``key``: ids, no
+        personal data."""
+        to = case.provider_email or self.config.escalation_email
+        if not to:
+            log.error("%s: nobody can be told, no provider email", key)
+            return
+        body = "\n".join(["Hello,", "", *lines])
 
         def compose(address: str, date: datetime) -> OutgoingMail:
             return OutgoingMail(
-                key=f"{failed.key}:escalation",
+                key=key,
                 sender=self.config.mail_from,
                 sender_name="SEND referrals service",
                 to=address,
-                subject=f"Delivery failed for referral {referral_id}",
+                subject=subject,
                 body=body,
                 date=date,
             )
 
         await self.email(
             case,
-            key=f"{failed.key}:escalation",
+            key=key,
             purpose="escalation",
             recipient="provider",
             target=Reach("email", to),
             compose=compose,
-            document_number=failed.document_number,
+            document_number=document_number,
             escalate=False,
         )
 
@@ -706,10 +721,11 @@ class Dispatcher:
 
     async def _tell_disabled(self, case: Case, sub: WebhookSubscriptionRow) -> None:
         """Tell the provider that a subscriber was switched off (no personal data)."""
-        body = "\n".join(
-            [
-                "Hello,",
-                "",
+        await self.tell_provider(
+            case,
+            key=f"subscription:{sub.id}:disabled",
+            subject=f"Webhook subscription {sub.id} disabled",
+            lines=[
                 f"The webhook subscription {sub.id} has been disabled: its last "
                 f"{self.config.webhook_disable_after} deliveries failed for good.",
                 "Events for it are no longer sent and its pending deliveries are cancelled.",
@@ -717,31 +733,5 @@ class Dispatcher:
                 "Please ask the back office that owns it to fix the endpoint and subscribe again.",
                 f"Its deliveries: {self.config.base_url}/v1/webhook-subscriptions/{sub.id}"
                 "/deliveries",
-            ]
-        )
-        key = f"subscription:{sub.id}:disabled"
-
-        def compose(address: str, date: datetime) -> OutgoingMail:
-            return OutgoingMail(
-                key=key,
-                sender=self.config.mail_from,
-                sender_name="SEND referrals service",
-                to=address,
-                subject=f"Webhook subscription {sub.id} disabled",
-                body=body,
-                date=date,
-            )
-
-        to = case.provider_email or self.config.escalation_email
-        if not to:
-            log.error("subscription %s disabled and nobody can be told", sub.id)
-            return
-        await self.email(
-            case,
-            key=key,
-            purpose="escalation",
-            recipient="provider",
-            target=Reach("email", to),
-            compose=compose,
-            escalate=False,
+            ],
         )

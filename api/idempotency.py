@@ -166,10 +166,15 @@ async def _claim(sessionmaker: async_sessionmaker[AsyncSession], record: dict[st
         return inserted
 
 
-async def _take_over(
-    sessionmaker: async_sessionmaker[AsyncSession], client_id: str, key: str
+async def _renew(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client_id: str,
+    key: str,
+    *,
+    lapsed_only: bool,
 ) -> bool:
-    """Claim a record left in progress by a request that never finished (one taker wins)."""
+    """Stamp a claim still in progress as alive now (only a lapsed one: a take-over, where one
+    taker wins); True if this call renewed it."""
     table = table_of(IdempotencyRow)
     now = datetime.now(UTC)
     stmt = (
@@ -178,7 +183,7 @@ async def _take_over(
             table.c.client_id == client_id,
             table.c.key == key,
             table.c.status_code == IN_PROGRESS,
-            table.c.created_at < now - LEASE,
+            *([table.c.created_at < now - LEASE] if lapsed_only else []),
         )
         .values(created_at=now)
     )
@@ -188,27 +193,22 @@ async def _take_over(
         return int(result.rowcount or 0) == 1
 
 
+async def _take_over(
+    sessionmaker: async_sessionmaker[AsyncSession], client_id: str, key: str
+) -> bool:
+    """Claim a record left in progress by a request that never finished (one taker wins)."""
+    return await _renew(sessionmaker, client_id, key, lapsed_only=True)
+
+
 async def _keep_claim(
     sessionmaker: async_sessionmaker[AsyncSession], client_id: str, key: str
 ) -> None:
     """While the first request works, renew its claim (``created_at``) so that no repeat
     takes it over; a process that dies stops renewing, and its claim lapses after ``LEASE``."""
-    table = table_of(IdempotencyRow)
     while True:
         await asyncio.sleep(KEEPALIVE_SECONDS)
-        stmt = (
-            update(table)
-            .where(
-                table.c.client_id == client_id,
-                table.c.key == key,
-                table.c.status_code == IN_PROGRESS,
-            )
-            .values(created_at=datetime.now(UTC))
-        )
         try:
-            async with sessionmaker() as session:
-                await session.exec(stmt)
-                await session.commit()
+            await _renew(sessionmaker, client_id, key, lapsed_only=False)
         except Exception:  # the database is briefly away: try again at the next beat
             log.warning("could not renew an idempotency claim", exc_info=True)
 

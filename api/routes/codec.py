@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Request
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,12 +92,36 @@ def _too_large(detail: str) -> Problem:
     )
 
 
-async def _encode(request: Request, settings: Any, body: CodecBody, namespace: str | None) -> Any:
+@router.post(
+    "/encode",
+    summary="Encrypt payloads (remote codec)",
+    description=DESCRIPTION,
+    response_class=JSONResponse,
+)
+async def encode(
+    request: Request,
+    settings: SettingsDep,
+    body: Annotated[CodecBody, Body()],
+    namespace: NamespaceHeader = None,
+) -> JSONResponse:
     _check_namespace(settings, namespace)
     return _to_json(await get_codec(request).encode(_to_proto(body)))
 
 
-async def _decode(request: Request, settings: Any, body: CodecBody, namespace: str | None) -> Any:
+@router.post(
+    "/decode",
+    summary="Decrypt payloads (remote codec)",
+    description=DESCRIPTION + " A payload that cannot be decrypted is returned unchanged; one "
+    "that would decompress to more than 4 MiB (16 MiB for all of them) is a 413.",
+    response_class=JSONResponse,
+    responses={413: {"description": "The decoded payloads would be too large."}},
+)
+async def decode(
+    request: Request,
+    settings: SettingsDep,
+    body: Annotated[CodecBody, Body()],
+    namespace: NamespaceHeader = None,
+) -> JSONResponse:
     _check_namespace(settings, namespace)
     codec = get_codec(request)
     decoded: list[Payload] = []
@@ -118,68 +142,14 @@ async def _decode(request: Request, settings: Any, body: CodecBody, namespace: s
     return _to_json(decoded)
 
 
-ENCODE_SUMMARY = "Encrypt payloads (remote codec)"
-DECODE_SUMMARY = "Decrypt payloads (remote codec)"
-DECODE_DESCRIPTION = (
-    DESCRIPTION + " A payload that cannot be decrypted is returned unchanged; one that would "
-    "decompress to more than 4 MiB (16 MiB for all of them) is a 413."
-)
-
-
-@router.post(
-    "/encode", summary=ENCODE_SUMMARY, description=DESCRIPTION, response_class=JSONResponse
-)
-async def encode(
-    request: Request,
-    settings: SettingsDep,
-    body: Annotated[CodecBody, Body()],
-    namespace: NamespaceHeader = None,
-) -> JSONResponse:
-    result: JSONResponse = await _encode(request, settings, body, namespace)
-    return result
-
-
-@router.post(
-    "/decode",
-    summary=DECODE_SUMMARY,
-    description=DECODE_DESCRIPTION,
-    response_class=JSONResponse,
-    responses={413: {"description": "The decoded payloads would be too large."}},
-)
-async def decode(
-    request: Request,
-    settings: SettingsDep,
-    body: Annotated[CodecBody, Body()],
-    namespace: NamespaceHeader = None,
-) -> JSONResponse:
-    result: JSONResponse = await _decode(request, settings, body, namespace)
-    return result
-
-
-# The development Web UI's own endpoint: the per-run token in the path is its credential
-# (checked in api/auth.py). Not in the OpenAPI document: only the dev UI calls it.
-UiToken = Annotated[str, Path(max_length=128, description="make run's per-run token.")]
-
-
-@router.post("/{ui_token}/encode", include_in_schema=False, response_class=JSONResponse)
-async def ui_encode(
-    request: Request,
-    settings: SettingsDep,
-    ui_token: UiToken,
-    body: Annotated[CodecBody, Body()],
-    namespace: NamespaceHeader = None,
-) -> JSONResponse:
-    result: JSONResponse = await _encode(request, settings, body, namespace)
-    return result
-
-
-@router.post("/{ui_token}/decode", include_in_schema=False, response_class=JSONResponse)
-async def ui_decode(
-    request: Request,
-    settings: SettingsDep,
-    ui_token: UiToken,
-    body: Annotated[CodecBody, Body()],
-    namespace: NamespaceHeader = None,
-) -> JSONResponse:
-    result: JSONResponse = await _decode(request, settings, body, namespace)
-    return result
+# The development Web UI's own endpoints, the same two: the per-run token in the path is its
+# credential (checked in api/auth.py). Not in the OpenAPI document: only the dev UI calls them.
+for _name, _endpoint in (("encode", encode), ("decode", decode)):
+    router.add_api_route(
+        f"/{{ui_token}}/{_name}",
+        _endpoint,
+        methods=["POST"],
+        include_in_schema=False,
+        response_class=JSONResponse,
+        name=f"ui_{_name}",
+    )

@@ -4,25 +4,19 @@ no ``server: uvicorn`` banner, and every deployment states its webhook allowlist
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 
 import pytest
 
 from models.settings import Settings
-from tests.deploy.files import DEPLOY
+from tests.deploy.files import run_local
 from tests.deploy.test_compose import services
 from tests.deploy.test_dockerfile import instructions
 from tests.deploy.test_kubernetes import config, container, deployment
 
 
 def run_local_api_command() -> list[str]:
-    sys.path.insert(0, str(DEPLOY))
-    try:
-        import run_local  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(DEPLOY))
-    command: list[str] = run_local.api_command(Settings(_env_file=None))
+    command: list[str] = run_local().api_command(Settings(_env_file=None))
     return command
 
 

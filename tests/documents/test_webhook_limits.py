@@ -5,7 +5,7 @@ disabled and the provider told; secrets are sealed at rest with the codec key.""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -69,22 +69,12 @@ async def test_a_send_connects_to_the_address_it_checked_with_the_url_s_host_whe
 
 
 async def test_a_dead_endpoint_fails_for_good_after_the_retry_window_and_the_provider_is_told(
-    db: Database, smtp: SmtpServer
+    db: Database, smtp: SmtpServer, receiver: Receiver
 ) -> None:
     referral = R.declined()
     await project(db, referral)
-    dead = WebhookSubscriptionRow(
-        id="whsub_dead",
-        url=f"http://127.0.0.1:{free_port()}/nobody-listens",
-        secret=SECRET,
-        event_types=["certificate.issued"],
-        client_id="test",
-        active=True,
-        created_at=datetime.now(UTC),
-    )
-    async with db.sessionmaker() as session:
-        session.add(dead)
-        await session.commit()
+    dead = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    await subscribe(db, receiver, "dead", event_types=("certificate.issued",), url=dead)
     acts = document_activities(db, smtp.mailer(), webhook_retry_window=timedelta(seconds=1))
     request = certificate_request(referral.id, referral.certificates[0].number)
     with pytest.raises(Exception, match="will be retried"):

@@ -5,7 +5,6 @@ lapses within seconds), with the one referral the first attempt started."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,18 +15,20 @@ from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.idempotency import IN_PROGRESS, LEASE
+from models.settings import Settings
 from models.tables import IdempotencyRow
 from tests.conftest import Database, free_port, make_settings
+from tests.deploy.files import run_local
 from tests.factories import mediation_body
 from tests.faults.conftest import (
     Process,
     api_client,
     codec_client,
+    codec_worker,
     ok,
     wait_until,
     worker_env,
 )
-from worker import build_activities, build_worker
 
 SLACK = 8.0  # the create itself (first workflow task, projection) on a busy machine
 
@@ -35,20 +36,9 @@ SLACK = 8.0  # the create itself (first workflow task, projection) on a busy mac
 class ApiProcess(Process):
     """The API as ``make run`` and the Dockerfile start it: uvicorn with the app factory."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        super().__init__(argv, log, env)
-        self.base_url = f"http://127.0.0.1:{port}"
+    def __init__(self, settings: Settings, log: Path) -> None:
+        super().__init__(run_local().api_command(settings), log, worker_env(settings))
+        self.base_url = f"http://127.0.0.1:{settings.api_port}"
 
     async def ready(self, within: float = 60.0) -> None:
         async def up() -> bool:
@@ -80,8 +70,7 @@ async def test_a_retry_is_answered_at_once_when_the_api_was_killed_mid_request(
         api_port=port,
         temporal_address=dev_env.client.service_client.config.target_host,
     )
-    env = worker_env(settings)
-    first = ApiProcess(env, port, tmp_path / "api-1.log")
+    first = ApiProcess(settings, tmp_path / "api-1.log")
     processes.append(first)
     first.start()
     await first.ready()
@@ -101,16 +90,11 @@ async def test_a_retry_is_answered_at_once_when_the_api_was_killed_mid_request(
         with pytest.raises(httpx.TransportError):
             await sending
 
-        second = ApiProcess(env, port, tmp_path / "api-2.log")
+        second = ApiProcess(settings, tmp_path / "api-2.log")
         processes.append(second)
         second.start()
         await second.ready()
-        worker = build_worker(
-            await codec_client(settings),
-            task_queue=settings.task_queue,
-            activities=build_activities(fault_db.sessionmaker, settings),
-        )
-        async with worker:
+        async with codec_worker(fault_db, await codec_client(settings), settings):
             started = time.monotonic()
             retried = await http.post(
                 "/v1/referrals", json=mediation_body(), headers={"Idempotency-Key": key}

@@ -20,10 +20,10 @@ from tests.faults.conftest import (
     TemporalServer,
     api_client,
     codec_client,
+    codec_worker,
     ok,
     wait_until,
 )
-from worker import build_activities, build_worker
 
 RPC_BOUND = 2.0  # the API's bound on a start or query (seconds)
 UPDATE_BOUND = 4.0  # the API's bound on a create or command
@@ -78,12 +78,7 @@ async def test_creates_and_commands_answer_503_fast_when_temporal_is_not_started
 
             server.start()
             await server.ready()
-            worker = build_worker(
-                await codec_client(settings),
-                task_queue=settings.task_queue,
-                activities=build_activities(fault_db.sessionmaker, settings),
-            )
-            async with worker:
+            async with codec_worker(fault_db, await codec_client(settings), settings):
                 # The same pooled client connects now.
                 referral = await ok(await http.post("/v1/referrals", json=mediation_body()), 201)
                 rid = referral["id"]
