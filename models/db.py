@@ -16,10 +16,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def private_sqlite_file(url: str) -> None:
+def private_sqlite_file(url: str, *, create: bool = False) -> None:
     """A SQLite database file holds personal data and webhook secrets: its folder is created
-    0700 when new, and the file itself is created (or tightened to) 0600 before SQLite opens
-    it (SQLite gives its -wal and -shm files the database file's mode)."""
+    0700 when new, and the file is tightened to 0600 (``create``: made so before SQLite opens
+    it, which gives its -wal and -shm files the database file's mode)."""
     if not is_sqlite(url):
         return
     database = make_url(url).database
@@ -27,8 +27,9 @@ def private_sqlite_file(url: str) -> None:
         return
     path = Path(database)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    if path.stat().st_mode & 0o077:
+    if create:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if path.exists() and path.stat().st_mode & 0o077:
         path.chmod(0o600)
 
 

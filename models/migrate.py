@@ -31,7 +31,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "heads") -> None:
-    private_sqlite_file(database_url)  # created 0600 (personal data), folder 0700 if new
+    private_sqlite_file(database_url, create=True)  # 0600 (personal data), folder 0700 if new
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -4,6 +4,9 @@ name names one key), and nothing else is lost on the way up."""
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+from pathlib import Path
 
 from alembic import command
 from sqlalchemy import create_engine, text
@@ -46,3 +49,16 @@ async def test_idempotency_records_are_keyed_by_the_key_id_when_upgrading_to_000
     # The unique name became its key's id; an ambiguous or unknown one is left to the purge.
     assert sorted(owners) == ["dup", "k-crm", "nobody"]
     assert audit == 0
+
+
+def test_a_new_sqlite_database_is_private_when_a_migration_creates_it(tmp_path: Path) -> None:
+    """``make api-key`` or ``make migrate`` before any ``make run``: still 0600 in a 0700
+    folder, whatever the umask."""
+    database = tmp_path / "var" / "sendmed.db"
+    previous = os.umask(0o022)
+    try:
+        upgrade(f"sqlite+aiosqlite:///{database}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    assert stat.S_IMODE(database.parent.stat().st_mode) == 0o700

@@ -29,6 +29,8 @@ PURE = {
     "/v1/timescales": "the deadline calculator: a pure function of its body",
     "/codec/encode": "the payload codec: encrypts the given payloads, stores nothing",
     "/codec/decode": "the payload codec: decrypts the given payloads, stores nothing",
+    "/codec/{}/encode": "the development Web UI's path to /codec/encode",
+    "/codec/{}/decode": "the development Web UI's path to /codec/decode",
 }
 # Every POST that creates something, and the test below that retries it.
 REGISTRY = "test_registry_and_subscription_posts_retried_concurrently_create_one"
