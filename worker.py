@@ -38,6 +38,7 @@ from models import migrate
 from models.codec import codec_from_settings
 from models.db import make_engine, make_sessionmaker
 from models.logging import configure_logging
+from models.secrets import seal_webhook_secrets
 from models.settings import Settings
 from models.webhooks import WebhookSender
 from workflows.client import connect, data_converter, metrics_runtime, tls_config
@@ -61,7 +62,8 @@ def build_activities(
     mailer = build_mailer(settings)  # SMTP, or .eml files under <data_dir>/outbox
     webhooks = WebhookSender(
         timeout=settings.send_timeout_seconds,
-        allowed_hosts=frozenset(settings.webhook_allowed_hosts) or None,
+        allowed_hosts=settings.webhook_allowed_hosts,
+        allow_public=settings.webhook_allow_public_addresses,
     )
     dispatch = DispatchConfig.from_settings(settings)
     notify = NotifyActivities(sessionmaker, mailer, webhooks, dispatch)
@@ -137,7 +139,11 @@ async def run(settings: Settings) -> None:
     if settings.migrate_on_start:  # off where a migration job runs first (deploy/)
         await asyncio.to_thread(migrate.upgrade, settings.database_target)
     engine = make_engine(settings.database_target, pre_ping=False)  # activities retry
-    converter = data_converter(codec_from_settings(settings))  # payloads encrypted
+    codec = codec_from_settings(settings)
+    sealed = await seal_webhook_secrets(make_sessionmaker(engine), codec.keyring)
+    if sealed:
+        log.info("sealed %d webhook secret(s) stored before sealing", sealed)
+    converter = data_converter(codec)  # payloads encrypted
     client = await connect(
         settings.temporal_target,
         settings.temporal_namespace,

@@ -17,17 +17,29 @@ A worker killed mid-send leaves the row ``sending``; once its lease (longer than
 can take) has passed, the next attempt sends again, with the **same** Message-ID or
 webhook-id, so receivers can drop the copy. That is the one remaining window: the server
 accepted the message but the worker died before the row said ``sent``.
+
+An error that no retry can cure - the message cannot even be built from what is stored
+(``ValueError``, ``TypeError``… e.g. a line break in a registry name that would go into a
+header) - is permanent like a refused address: the delivery is ``failed``, the provider is
+told, and ``sendmed_dispatch_failures`` counts it. It is never retried for ever.
+
+Webhooks are never retried for ever either: one still failing ``webhook_retry_hours`` (72)
+after its first attempt is ``failed`` (the provider told), so a dead endpoint cannot hold a
+referral's workflow open. A subscription whose deliveries fail for good
+``webhook_disable_after_failures`` (5) times in a row is disabled - its pending deliveries are
+then cancelled - and the provider is told; a delivery that succeeds resets the count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.errors
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -38,6 +50,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.messages import DeliveryOutcome
+from models.codec import Keyring, keyring_from_settings
 from models.db import dialect_of, insert_stmt
 from models.delivery import PermanentFailure, TransientFailure
 from models.document_tables import (
@@ -48,11 +61,13 @@ from models.document_tables import (
     SENDING,
     SENT,
     DeliveryRow,
+    WebhookSubscriberHealthRow,
     WebhookSubscriptionRow,
 )
 from models.documents import Issuer, Letterhead
 from models.domain.referral import Referral
 from models.mail import Mailer, OutboxMailer, OutgoingMail, SmtpMailer, message_id
+from models.secrets import unseal
 from models.settings import Settings
 from models.tables import LocalAuthorityRow, MediatorRow, ProviderRow, ReferralRow, table_of
 from models.webhooks import WebhookSender, body_bytes, webhook_id
@@ -69,6 +84,9 @@ class DispatchConfig:
     escalation_email: str = ""
     send_timeout: float = 30.0
     lease: float = 45.0
+    webhook_retry_window: timedelta = timedelta(hours=72)
+    webhook_disable_after: int = 5
+    keyring: Keyring = field(default_factory=Keyring.development)  # opens webhook secrets
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatchConfig:
@@ -78,6 +96,9 @@ class DispatchConfig:
             escalation_email=settings.escalation_email,
             send_timeout=settings.send_timeout_seconds,
             lease=settings.delivery_lease_seconds,
+            webhook_retry_window=timedelta(hours=settings.webhook_retry_hours),
+            webhook_disable_after=settings.webhook_disable_after_failures,
+            keyring=keyring_from_settings(settings),
         )
 
 
@@ -295,6 +316,20 @@ def _outcome(row: DeliveryRow) -> DeliveryOutcome:
     )
 
 
+#: Raised while building or handing over a message from the data we hold: the same data
+#: fails the same way on every retry, so these are permanent failures.
+UNCURABLE: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    LookupError,
+    email.errors.MessageError,
+)
+
+
+def uncurable(exc: Exception) -> PermanentFailure:
+    return PermanentFailure(f"the message could not be built ({type(exc).__name__})")
+
+
 class Retry(Exception):
     """Some deliveries failed transiently: the activity raises so that Temporal retries."""
 
@@ -321,6 +356,7 @@ class Dispatcher:
         self.webhooks = webhooks
         self.config = config
         self.ledger = Ledger(sessionmaker, config.lease)
+        self._dialect = dialect_of(sessionmaker)
 
     # ------------------------------------------------------------------ reading
 
@@ -395,10 +431,13 @@ class Dispatcher:
         if isinstance(claim, InFlight):
             raise TransientFailure(f"{purpose} to {recipient}: another attempt is sending")
         assert target.address is not None
-        mail = compose(target.address, claim.row.created_at)
         try:
-            async with asyncio.timeout(self.config.send_timeout):
-                await self.mailer.send(mail)
+            try:
+                mail = compose(target.address, claim.row.created_at)
+                async with asyncio.timeout(self.config.send_timeout):
+                    await self.mailer.send(mail)
+            except UNCURABLE as exc:
+                raise uncurable(exc) from exc
         except PermanentFailure as exc:
             await self.ledger.finish(key, claim.token, FAILED, exc.detail)
             log.warning("delivery %s failed permanently: %s", key, exc.detail)
@@ -422,20 +461,17 @@ class Dispatcher:
 
     async def escalate(self, case: Case, failed: DeliveryRow) -> None:
         """Tell the provider a delivery failed: the referral id and what, no personal data."""
-        to = case.provider_email or self.config.escalation_email
-        if not to:
-            log.error("delivery %s failed and nobody can be told: no provider email", failed.key)
-            return
         referral_id = case.referral.id
         what = (
             f"document {failed.document_number}"
             if failed.document_number
             else (f"event {failed.event_type}" if failed.event_type else f"{failed.purpose}")
         )
-        body = "\n".join(
-            [
-                "Hello,",
-                "",
+        await self.tell_provider(
+            case,
+            key=f"{failed.key}:escalation",
+            subject=f"Delivery failed for referral {referral_id}",
+            lines=[
                 f"A delivery for referral {referral_id} could not be made and will not be retried.",
                 "",
                 f"What: {what}",
@@ -445,28 +481,46 @@ class Dispatcher:
                 "Please check the contact details in your case system and send it another way.",
                 f"The referral's deliveries: {self.config.base_url}/v1/referrals/{referral_id}"
                 "/deliveries",
-            ]
+            ],
+            document_number=failed.document_number,
         )
+
+    async def tell_provider(
+        self,
+        case: Case,
+        *,
+        key: str,
+        subject: str,
+        lines: list[str],
+        document_number: str | None = None,
+    ) -> None:
+        """Email the case's provider (or ``escalation_email``) once for ``key``: ids, no
+        personal data."""
+        to = case.provider_email or self.config.escalation_email
+        if not to:
+            log.error("%s: nobody can be told, no provider email", key)
+            return
+        body = "\n".join(["Hello,", "", *lines])
 
         def compose(address: str, date: datetime) -> OutgoingMail:
             return OutgoingMail(
-                key=f"{failed.key}:escalation",
+                key=key,
                 sender=self.config.mail_from,
                 sender_name="SEND referrals service",
                 to=address,
-                subject=f"Delivery failed for referral {referral_id}",
+                subject=subject,
                 body=body,
                 date=date,
             )
 
         await self.email(
             case,
-            key=f"{failed.key}:escalation",
+            key=key,
             purpose="escalation",
             recipient="provider",
             target=Reach("email", to),
             compose=compose,
-            document_number=failed.document_number,
+            document_number=document_number,
             escalate=False,
         )
 
@@ -568,23 +622,116 @@ class Dispatcher:
         row = claim.row
         body = body_bytes(row.payload or {})
         try:
-            async with asyncio.timeout(self.config.send_timeout):
-                await self.webhooks.send(sub.url, sub.secret, row.message_id, body)
-        except PermanentFailure as exc:
-            await self.ledger.finish(key, claim.token, FAILED, exc.detail)
-            log.warning("webhook %s failed permanently: %s", key, exc.detail)
-            failed = await self.ledger.get(key)
-            if case is not None:
-                await self.escalate(case, failed)
-            return _outcome(failed)
+            try:
+                secret = unseal(self.config.keyring, sub.secret, sub.id)
+                async with asyncio.timeout(self.config.send_timeout):
+                    await self.webhooks.send(sub.url, secret, row.message_id, body)
+            except UNCURABLE as exc:
+                raise uncurable(exc) from exc
+            except TimeoutError as exc:
+                raise TransientFailure("send timed out") from exc
+            except TransientFailure:
+                raise
+            except PermanentFailure:
+                raise
+            except Exception as exc:
+                raise TransientFailure(type(exc).__name__) from exc
         except TransientFailure as exc:
-            await self.ledger.release(key, claim.token, exc.detail)
-            raise TransientFailure(f"webhook {sub.id}: {exc.detail}") from exc
-        except TimeoutError as exc:
-            await self.ledger.release(key, claim.token, "send timed out")
-            raise TransientFailure(f"webhook {sub.id}: send timed out") from exc
-        except Exception as exc:
-            await self.ledger.release(key, claim.token, type(exc).__name__)
-            raise TransientFailure(f"webhook {sub.id}: {type(exc).__name__}") from exc
+            if utcnow() - row.created_at < self.config.webhook_retry_window:
+                await self.ledger.release(key, claim.token, exc.detail)
+                raise TransientFailure(f"webhook {sub.id}: {exc.detail}") from exc
+            hours = self.config.webhook_retry_window.total_seconds() / 3600
+            given_up = PermanentFailure(
+                f"gave up after {row.attempts} attempts over {hours:g} hours ({exc.detail})"
+            )
+            return await self._webhook_failed(case, key, claim.token, sub, given_up)
+        except PermanentFailure as exc:
+            return await self._webhook_failed(case, key, claim.token, sub, exc)
         await self.ledger.finish(key, claim.token, SENT, None)
+        await self._subscriber_succeeded(sub.id)
         return _outcome(await self.ledger.get(key))
+
+    async def _webhook_failed(
+        self,
+        case: Case | None,
+        key: str,
+        token: str,
+        sub: WebhookSubscriptionRow,
+        exc: PermanentFailure,
+    ) -> DeliveryOutcome:
+        await self.ledger.finish(key, token, FAILED, exc.detail)
+        log.warning("webhook %s failed permanently: %s", key, exc.detail)
+        failed = await self.ledger.get(key)
+        if case is not None:
+            await self.escalate(case, failed)
+        if await self._subscriber_failed(sub.id) and case is not None:
+            await self._tell_disabled(case, sub)
+        return _outcome(failed)
+
+    # ------------------------------------------------------------------ subscriber health
+
+    async def _subscriber_succeeded(self, subscription_id: str) -> None:
+        table = table_of(WebhookSubscriberHealthRow)
+        async with self.sessionmaker() as session:
+            await session.exec(
+                update(table)
+                .where(
+                    table.c.subscription_id == subscription_id,
+                    table.c.consecutive_failures > 0,
+                )
+                .values(consecutive_failures=0)
+            )
+            await session.commit()
+
+    async def _subscriber_failed(self, subscription_id: str) -> bool:
+        """Count a delivery failed for good; True if that disabled the subscription now."""
+        now = utcnow()
+        health = table_of(WebhookSubscriberHealthRow)
+        subs = table_of(WebhookSubscriptionRow)
+        reason = f"disabled after {self.config.webhook_disable_after} deliveries in a row failed"
+        async with self.sessionmaker() as session:
+            insert = insert_stmt(self._dialect, health).values(
+                subscription_id=subscription_id, consecutive_failures=0
+            )
+            await session.exec(insert.on_conflict_do_nothing(index_elements=["subscription_id"]))
+            await session.exec(
+                update(health)
+                .where(health.c.subscription_id == subscription_id)
+                .values(consecutive_failures=health.c.consecutive_failures + 1, last_failure_at=now)
+            )
+            found = await session.get(WebhookSubscriberHealthRow, subscription_id)
+            disabled = False
+            if (
+                found is not None
+                and found.consecutive_failures >= self.config.webhook_disable_after
+            ):
+                result: Any = await session.exec(
+                    update(subs)
+                    .where(subs.c.id == subscription_id, subs.c.active.is_(True))
+                    .values(active=False, disabled_at=now)
+                )
+                disabled = int(result.rowcount or 0) == 1
+                if disabled:
+                    found.disabled_reason = reason
+                    session.add(found)
+            await session.commit()
+        if disabled:
+            log.warning("webhook subscription %s %s", subscription_id, reason)
+        return disabled
+
+    async def _tell_disabled(self, case: Case, sub: WebhookSubscriptionRow) -> None:
+        """Tell the provider that a subscriber was switched off (no personal data)."""
+        await self.tell_provider(
+            case,
+            key=f"subscription:{sub.id}:disabled",
+            subject=f"Webhook subscription {sub.id} disabled",
+            lines=[
+                f"The webhook subscription {sub.id} has been disabled: its last "
+                f"{self.config.webhook_disable_after} deliveries failed for good.",
+                "Events for it are no longer sent and its pending deliveries are cancelled.",
+                "",
+                "Please ask the back office that owns it to fix the endpoint and subscribe again.",
+                f"Its deliveries: {self.config.base_url}/v1/webhook-subscriptions/{sub.id}"
+                "/deliveries",
+            ],
+        )

@@ -14,15 +14,18 @@ every few seconds instead of one per request. Only successes are kept, under the
 the whole token, so a wrong, unknown or revoked key is looked up every time; a revocation
 takes effect within those seconds (0 checks every request).
 
-For the routes, the middleware sets ``request.state.client_id`` (the key's client name: the
-audit actor) and ``request.state.principal``; :func:`allowed_local_authorities` and
-:func:`require_local_authority` limit a client to its own councils' referrals. On routes
-with a ``{referral_id}``, that limit is enforced here already.
+For the routes, the middleware sets ``request.state.client_id`` (the key's id: the audit
+actor and the owner of idempotency records; a client name need not be unique, so it is never
+an identity) and ``request.state.principal``. A key limited to councils never uses the
+council-wide scopes (``api.keys.COUNCIL_WIDE_SCOPES``), even if it was stored with them;
+:func:`allowed_local_authorities` and :func:`require_local_authority` limit a client to its
+own councils' referrals. On routes with a ``{referral_id}``, that limit is enforced here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -38,7 +41,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import PROBLEM_JSON, Problem
-from api.keys import Principal, authenticate
+from api.keys import COUNCIL_WIDE_REASON, Principal, authenticate
 from api.keys import Scope as KeyScope
 from models.settings import Settings
 from models.tables import ReferralRow
@@ -98,6 +101,10 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/providers/{}"): READ,
     ("POST", "/v1/providers"): REGISTRIES,
     ("PATCH", "/v1/providers/{}"): REGISTRIES,
+    ("GET", "/v1/mediators/{}/changes"): READ,
+    ("GET", "/v1/venues/{}/changes"): READ,
+    ("GET", "/v1/providers/{}/changes"): READ,
+    ("GET", "/v1/local-authorities/{}/changes"): READ,
     ("GET", "/v1/local-authorities"): READ,
     ("GET", "/v1/local-authorities/{}"): READ,
     ("POST", "/v1/local-authorities"): ADMIN,
@@ -113,6 +120,9 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/metrics"): METRICS,
     ("POST", "/codec/encode"): CODEC,
     ("POST", "/codec/decode"): CODEC,
+    # the development Web UI: its per-run path token is its credential (see _development_ui)
+    ("POST", "/codec/{}/encode"): CODEC,
+    ("POST", "/codec/{}/decode"): CODEC,
 }
 
 _PARAM = re.compile(r"\{[^}]*\}")
@@ -310,8 +320,9 @@ class AuthMiddleware:
             return
         state: dict[str, Any] = scope.setdefault("state", {})
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        ui_token = resolved[1].get("ui_token") if resolved is not None else None
         try:
-            principal = await self._authenticate(state, headers, needed)
+            principal = await self._authenticate(state, headers, needed, ui_token)
         except Exception:
             log.exception("authentication failed: key store unavailable")
             await _send_problem(
@@ -333,17 +344,22 @@ class AuthMiddleware:
         if needed is None:  # an unknown path or method (404/405), or a route nobody mapped
             needed = ADMIN  # (tests/security catches those): fail closed, admin only
         if not principal.allows(needed):
+            detail = FORBIDDEN
+            if principal.voided(needed):
+                detail = f"{FORBIDDEN} This API key is limited to councils, and " + (
+                    COUNCIL_WIDE_REASON.format(scopes=f"'{needed}'")
+                )
             await _send_problem(
                 scope,
                 send,
                 403,
                 "Forbidden",
-                FORBIDDEN,
+                detail,
                 {"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'},
             )
             return
         state["principal"] = principal
-        state["client_id"] = principal.name
+        state["client_id"] = principal.key_id  # the identity: names need not be unique
         if resolved is not None and principal.local_authorities is not None:
             referral_id = resolved[1].get("referral_id")
             if referral_id and not await self._referral_allowed(state, principal, referral_id):
@@ -359,7 +375,11 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
     async def _authenticate(
-        self, state: dict[str, Any], headers: dict[str, str], needed: str | None
+        self,
+        state: dict[str, Any],
+        headers: dict[str, str],
+        needed: str | None,
+        ui_token: str | None = None,
     ) -> Principal | None:
         value = headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
@@ -374,8 +394,8 @@ class AuthMiddleware:
             if principal is not None:
                 verified.put(token, principal)
             return principal
-        if not value and needed == CODEC:
-            return _development_ui(state.get("settings"), headers.get("origin"))
+        if not value and needed == CODEC and ui_token is not None:
+            return _development_ui(state.get("settings"), ui_token)
         return None
 
     async def _referral_allowed(
@@ -393,11 +413,14 @@ DEV_UI = Principal(
 )
 
 
-def _development_ui(settings: Any, origin: str | None) -> Principal | None:
-    """Development only: the dev server's Web UI (no login) may use the codec endpoint."""
-    if not isinstance(settings, Settings) or not settings.trusts_ui_origin or not origin:
-        return None
-    return DEV_UI if origin in settings.ui_origins else None
+def _development_ui(settings: Any, token: str) -> Principal | None:
+    """Development only: the dev server's Web UI (no login) calls ``/codec/<token>/…`` with
+    the token ``make run`` made for this run and gave only to it (``--ui-codec-endpoint``)
+    and to the API. An ``Origin`` header proves nothing (any client can send one)."""
+    expected = settings.ui_codec_token if isinstance(settings, Settings) else ""
+    if expected and hmac.compare_digest(token.encode(), expected.encode()):
+        return DEV_UI
+    return None
 
 
 async def _send_problem(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
+from models.codec import EncryptionCodec, codec_from_settings
 from models.settings import Settings
 
 
@@ -21,6 +22,14 @@ def get_settings(request: Request) -> Settings:
 def get_temporal(request: Request) -> Client:
     client: Client = request.state.temporal
     return client
+
+
+def get_codec(request: Request) -> EncryptionCodec:
+    """The payload codec (its keys also seal webhook secrets and sign list cursors)."""
+    found = getattr(request.state, "codec", None)
+    if isinstance(found, EncryptionCodec):
+        return found
+    return codec_from_settings(request.state.settings)
 
 
 def get_engine(request: Request) -> AsyncEngine:

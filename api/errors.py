@@ -149,19 +149,34 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
         403: "Forbidden",
         404: "Not found",
         405: "Method not allowed",
+        408: "Request timeout",
         409: "Conflict",
         413: "Request too large",
         415: "Unsupported media type",
         422: "Invalid request",
     }
     detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
     problem = Problem(
         exc.status_code,
         titles.get(exc.status_code, "Error"),
         detail,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
     return problem_response(problem, request)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    from api.auth import route_path, route_table  # api.auth imports this module
+
+    path = route_path(request.scope)
+    methods = {
+        m for entry in route_table(request.app) if entry.regex.match(path) for m in entry.methods
+    }
+    return ", ".join(sorted(methods))
 
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -169,11 +184,19 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc, request)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", extra={"path": request.url.path})
-    return problem_response(
-        Problem(500, "Internal server error", "The error has been logged."), request
+def unexpected(exc: BaseException, path: str) -> JSONResponse:
+    """The 500 answer to an error nothing else handled (logged with its traceback)."""
+    log.error("unhandled error", exc_info=exc, extra={"path": path})
+    problem = Problem(500, "Internal server error", "The error has been logged.")
+    return JSONResponse(
+        problem.body(path), status_code=500, media_type=PROBLEM_JSON, headers=problem.headers
     )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # A backstop only: api/hardening.py answers these inside the middleware stack, so that a
+    # 500 carries the same security headers as any other answer.
+    return unexpected(exc, request.url.path)
 
 
 def install(app: FastAPI) -> None:

@@ -1,6 +1,8 @@
 """HTTP hardening: security headers, a request body limit, and CORS for the codec endpoint.
 
-Middleware order, outermost first: security headers (on every response, errors included),
+Middleware order, outermost first: security headers (on every response, errors included: an
+error nothing else handled is answered here, a 500 problem - or a 503 when Temporal is away -
+so it carries them too; Starlette's own last-resort handler sits outside every middleware),
 CORS for ``/codec`` (the Temporal Web UI's origin only; preflights answered before
 authentication), the body limit (413 before anything reads a large body), NUL characters
 refused (422), then authentication (``api/auth.py``). Each reads ``Settings`` from the
@@ -9,6 +11,7 @@ lifespan state at request time, since ``create_app`` may be given no settings.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -20,10 +23,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import auth
-from api.errors import PROBLEM_JSON, problem_response, validation_problem
+from api.errors import PROBLEM_JSON, problem_response, unexpected, validation_problem
+from api.temporal import is_unavailable, unavailable
 from models.settings import Settings
 
 DEFAULT_MAX_BODY = 1_048_576
+DEFAULT_BODY_WAIT = 30.0
 CODEC_PREFIX = "/codec"
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
@@ -84,9 +89,12 @@ class SecurityHeadersMiddleware:
             headers += [(k, v) for k, v in add.items() if k not in names]
             return {**message, "headers": headers}
 
+        started = False
+
         async def send_wrapper(message: Message) -> None:
-            nonlocal pending
+            nonlocal pending, started
             if message["type"] == "http.response.start":
+                started = True
                 if docs:  # hold the start until the (small, single-part) page is seen
                     pending = message
                     return
@@ -97,11 +105,22 @@ class SecurityHeadersMiddleware:
                 await send(decorate(start, _docs_csp(message.get("body", b""))))
             await send(message)
 
-        await self.app(scope, receive, send_wrapper)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:  # too late for another answer: the server closes the connection
+                raise
+            if is_unavailable(exc):
+                answer = problem_response(unavailable("The workflow service is unavailable."))
+            else:
+                answer = unexpected(exc, path)
+            await answer(scope, receive, send_wrapper)
 
 
 class BodyLimitMiddleware:
-    """413 (problem+json) for bodies over ``max_body_bytes``, declared or streamed."""
+    """413 (problem+json) for bodies over ``max_body_bytes``, declared or streamed; 408 when
+    the body does not arrive within ``body_read_timeout_seconds`` (a client that opens a
+    request and trickles or withholds its body does not hold a worker for ever)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -117,11 +136,24 @@ class BodyLimitMiddleware:
             await _too_large(scope, send, limit)
             return
         received = 0
+        wait = settings.body_read_timeout_seconds if settings is not None else DEFAULT_BODY_WAIT
+        complete = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # e.g. a response listening for the client to go: not a body read
+                return await receive()
+            try:
+                async with asyncio.timeout(wait):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(
+                    408,
+                    f"The request body did not arrive within {wait:g} seconds.",
+                    headers={"Connection": "close"},
+                ) from None
             if message["type"] == "http.request":
+                complete = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise HTTPException(413, _too_large_detail(limit))

@@ -57,6 +57,19 @@ class Scope(StrEnum):
 
 ALL_SCOPES: frozenset[str] = frozenset(s.value for s in Scope)
 
+#: Scopes whose every answer reaches all councils at once: the registries (one provider,
+#: mediator or venue serves several councils), the codec (it decrypts any payload), the
+#: service-wide metrics, and ``admin``. A key limited to some councils may not hold them: it
+#: is refused at creation, and a key stored with one before this rule is treated as not
+#: holding it (403 naming why).
+COUNCIL_WIDE_SCOPES: frozenset[str] = frozenset(
+    {Scope.REGISTRIES_WRITE.value, Scope.CODEC.value, Scope.METRICS_READ.value, Scope.ADMIN.value}
+)
+COUNCIL_WIDE_REASON = (
+    "a key limited to councils cannot hold {scopes}: registries, the codec and the service's "
+    "metrics reach every council; use a key for all councils (no --local-authority)"
+)
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -67,8 +80,21 @@ class Principal:
     scopes: frozenset[str]
     local_authorities: frozenset[str] | None
 
+    @property
+    def effective_scopes(self) -> frozenset[str]:
+        """The scopes it may use: a council-limited key's council-wide ones are void."""
+        if self.local_authorities is None:
+            return self.scopes
+        return self.scopes - COUNCIL_WIDE_SCOPES
+
     def allows(self, scope: str) -> bool:
-        return scope in self.scopes or Scope.ADMIN.value in self.scopes
+        effective = self.effective_scopes
+        return scope in effective or Scope.ADMIN.value in effective
+
+    def voided(self, scope: str) -> bool:
+        """Whether the key holds ``scope`` (or admin) only on paper: limited to councils."""
+        held = scope in self.scopes or Scope.ADMIN.value in self.scopes
+        return held and not self.allows(scope)
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,9 @@ def _validate(name: str, scopes: Iterable[str], local_authorities: Iterable[str]
     for code in local_authorities or ():
         if not LA_PATTERN.match(code):
             raise ValueError(f"local authority code {code!r} is not a council code")
+    council_wide = sorted(set(scopes) & COUNCIL_WIDE_SCOPES)
+    if local_authorities and council_wide:
+        raise ValueError(COUNCIL_WIDE_REASON.format(scopes=", ".join(council_wide)))
 
 
 async def create_key(

@@ -4,12 +4,13 @@ The claim is one row keyed by (council, reference), inserted before the workflow
 two requests racing with the same reference cannot both win. The same referral claiming
 again (a retried POST with its ``Idempotency-Key``) is no conflict. A claim left by a start
 that never happened (the process died, Temporal refused it) holds no referral: the next
-intake with that reference takes it over.
+intake with that reference takes it over, once the claim is older than ``SETTLE`` (a start
+still in flight is never overtaken).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
 from sqlalchemy import update
@@ -19,11 +20,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem
+from api.temporal import bounded
 from models.db import dialect_of, insert_stmt
 from models.tables import ExternalReferenceRow, ReferralRow, table_of
 from workflows.client import workflow_id
 
 TAKEN = "external-reference-taken"
+#: How long a claim is presumed to belong to a start still in flight.
+SETTLE = timedelta(seconds=60)
 
 
 def taken(reference: str, referral_id: str) -> Problem:
@@ -39,19 +43,22 @@ def taken(reference: str, referral_id: str) -> Problem:
 
 async def _holder(
     maker: async_sessionmaker[AsyncSession], local_authority: str, reference: str
-) -> str:
+) -> ExternalReferenceRow:
     async with maker() as session:
         row = await session.get(ExternalReferenceRow, (local_authority, reference))
         assert row is not None
-        return row.referral_id
+        return row
 
 
-async def _started(maker: async_sessionmaker[AsyncSession], temporal: Client, rid: str) -> bool:
+async def _started(
+    maker: async_sessionmaker[AsyncSession], temporal: Client, rid: str, seconds: float
+) -> bool:
     async with maker() as session:
         if await session.get(ReferralRow, rid) is not None:
             return True
     try:
-        await temporal.get_workflow_handle(workflow_id(rid)).describe()
+        async with bounded(seconds) as rpc_timeout:
+            await temporal.get_workflow_handle(workflow_id(rid)).describe(rpc_timeout=rpc_timeout)
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             return False
@@ -75,15 +82,20 @@ async def claim(
         )
         await session.exec(stmt.on_conflict_do_nothing())
         await session.commit()
-    holder = await _holder(maker, local_authority, reference)
+    row = await _holder(maker, local_authority, reference)
+    holder = row.referral_id
     if holder == referral_id:
         return
-    if await _started(maker, temporal, holder):
+    claimed_at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    seconds = request.state.settings.temporal_rpc_timeout_seconds
+    if datetime.now(UTC) - claimed_at < SETTLE or await _started(maker, temporal, holder, seconds):
         raise taken(reference, holder)
     async with maker() as session:  # an orphaned claim: take it over, unless someone just did
         moved = await session.exec(
-            update(table).where(*key, table.c.referral_id == holder).values(referral_id=referral_id)
+            update(table)
+            .where(*key, table.c.referral_id == holder)
+            .values(referral_id=referral_id, created_at=datetime.now(UTC))
         )
         await session.commit()
     if moved.rowcount != 1:
-        raise taken(reference, await _holder(maker, local_authority, reference))
+        raise taken(reference, (await _holder(maker, local_authority, reference)).referral_id)

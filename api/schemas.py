@@ -291,9 +291,15 @@ class EventRead(Read):
     type: str = Field(description="e.g. referral.created, mediation.requested, certificate.issued.")
     occurred_on: date = Field(description="The date of the fact (Europe/London).")
     recorded_at: datetime = Field(description="When the service recorded it.")
-    actor: str = Field(description="The API client that sent the command, or `system`.")
+    actor: str = Field(
+        description="The id of the API key that sent the command (the client's identity), "
+        "or `system`."
+    )
     actor_type: Literal["api_client", "system"] = Field(
         description="`system` for what the service did by itself (timers, certificates)."
+    )
+    actor_name: str | None = Field(
+        default=None, description="That API key's client name, for reading (not unique)."
     )
     data: dict[str, Any] = Field(description="What changed: ids, codes and dates only.")
 

@@ -5,6 +5,9 @@
   Keys are revoked, never deleted, so the audit trail can always name the client.
 - ``referral_erasure``: one row per referral whose personal data was erased after the
   retention period (what was cleared, when), so erasure is done once and can be shown.
+- ``registry_change``: the audit trail of the registries (mediators, venues, providers,
+  councils): who (the API key's id and client name), when, and each changed field's value
+  before and after. Registries hold no secrets; nothing here is personal data about a child.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from models.tables import UTCDateTime
@@ -48,4 +51,23 @@ class ErasureRow(SQLModel, table=True):
     erased_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     cleared: dict[str, Any] = Field(
         sa_column=Column(JSON, nullable=False), description="Rows changed per table."
+    )
+
+
+class RegistryChangeRow(SQLModel, table=True):
+    """One change to a registry entry: who made it, when, and what changed (before/after)."""
+
+    __tablename__ = "registry_change"
+    __table_args__ = (Index("ix_registry_change_entry", "kind", "entry_id", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, description="mediators, venues, providers, local-authorities")
+    entry_id: str = Field(max_length=64)
+    action: str = Field(max_length=16, description="created, changed or deactivated")
+    actor_key_id: str = Field(max_length=32, description="The API key that made the change.")
+    actor_name: str = Field(max_length=128, description="That key's client name (not unique).")
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    changes: dict[str, Any] = Field(
+        sa_column=Column(JSON, nullable=False),
+        description="{field: {before, after}} for each field that changed.",
     )

@@ -61,8 +61,28 @@ DEV_KEY_BYTES = hashlib.sha256(
 ).digest()
 
 
+#: No payload the service writes comes near this decompressed (Temporal refuses payloads
+#: over 2 MB by default); a bound, so that a small crafted payload cannot inflate to gigabytes.
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+
+
 class CodecError(ValueError):
     """A payload cannot be decrypted: unknown key id, tampered or corrupt data."""
+
+
+class TooLarge(CodecError):
+    """A payload that would decompress to more than allowed."""
+
+
+def _inflate(data: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise CodecError("payload does not decompress") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise TooLarge(f"payload larger than {limit} bytes once decompressed")
+    return out
 
 
 def generate_key() -> str:
@@ -147,8 +167,9 @@ class EncryptionCodec(PayloadCodec):
             data=nonce + sealed,
         )
 
-    def decrypt(self, payload: Payload) -> Payload:
-        """The original payload; payloads this codec did not encrypt pass through unchanged."""
+    def decrypt(self, payload: Payload, max_size: int = MAX_DECODED_BYTES) -> Payload:
+        """The original payload; payloads this codec did not encrypt pass through unchanged.
+        ``TooLarge`` if it would decompress to more than ``max_size`` bytes."""
         if payload.metadata.get("encoding") != ENCODING:
             return payload
         key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
@@ -166,7 +187,7 @@ class EncryptionCodec(PayloadCodec):
         except InvalidTag as exc:
             raise CodecError(f"payload does not authenticate under key {key_id!r}") from exc
         original = Payload()
-        original.ParseFromString(zlib.decompress(plain))
+        original.ParseFromString(_inflate(plain, max_size))
         return original
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:

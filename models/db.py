@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,25 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def private_sqlite_file(url: str, *, create: bool = False) -> None:
+    """A SQLite database file holds personal data and webhook secrets: its folder is created
+    0700 when new, and the file is tightened to 0600 (``create``: made so before SQLite opens
+    it, which gives its -wal and -shm files the database file's mode)."""
+    if not is_sqlite(url):
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if create:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 def make_engine(url: str, *, echo: bool = False, pre_ping: bool = True) -> AsyncEngine:
-    """An async engine; for SQLite the parent folder is created and WAL is switched on.
+    """An async engine; for SQLite the file is made private (0600) and WAL is switched on.
 
     ``pre_ping`` tests each pooled PostgreSQL connection before use (a round trip per
     session), so an API request after a database restart does not fail on a dead connection.
@@ -24,9 +42,7 @@ def make_engine(url: str, *, echo: bool = False, pre_ping: bool = True) -> Async
     first disconnect it sees."""
     kwargs: dict[str, Any] = {"echo": echo}
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)

@@ -8,7 +8,10 @@
   key, so a retried activity, a replayed workflow or a restarted worker finds the row and
   never sends twice. States: pending → sending → sent | failed; ``manual`` for recipients
   who prefer post or phone; ``cancelled`` when a webhook subscription was disabled first.
-- ``webhook_subscription``: back-office endpoints, their signing secret and event filter.
+- ``webhook_subscription``: back-office endpoints, their signing secret (sealed with the codec
+  key, ``models/secrets.py``) and event filter.
+- ``webhook_subscriber_health``: deliveries in a row that failed for good per subscription;
+  a subscriber that keeps failing is disabled (``disabled_reason``) and its provider told.
 
 Written only by activities (documents, deliveries) and by the webhook-subscription routes
 (subscriptions are configuration, not case data).
@@ -128,7 +131,9 @@ class WebhookSubscriptionRow(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     url: str = Field(max_length=2000)
-    secret: str = Field(max_length=128, description="whsec_…: shown once, on creation.")
+    secret: str = Field(
+        max_length=128, description="whsec_…, sealed with the codec key; shown once, on creation."
+    )
     event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
     local_authority: str | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None, max_length=200)
@@ -136,3 +141,15 @@ class WebhookSubscriptionRow(SQLModel, table=True):
     active: bool = True
     created_at: datetime = _instant()
     disabled_at: datetime | None = _instant(nullable=True)
+
+
+class WebhookSubscriberHealthRow(SQLModel, table=True):
+    """How a subscription's deliveries have gone lately: failures in a row, and why it was
+    disabled by the service (``None`` while it is healthy or was disabled by its owner)."""
+
+    __tablename__ = "webhook_subscriber_health"
+
+    subscription_id: str = Field(primary_key=True, max_length=64)
+    consecutive_failures: int = 0
+    last_failure_at: datetime | None = _instant(nullable=True)
+    disabled_reason: str | None = Field(default=None, max_length=200)

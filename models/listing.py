@@ -1,16 +1,15 @@
-"""Listing referrals from the read model: filters, keyset pagination, opaque cursors.
+"""Listing referrals from the read model: filters, keyset pagination, signed cursors.
 
 Pages are keyset pages on ``(sort key, id)`` so that they are stable while referrals change
 and cost the same at page 1 and page 2,000. Sorting by next deadline puts referrals with no
 open deadline (most closed ones) after all the others, by id; that is done as two index
 range scans (dated rows, then undated rows), never a sort of the whole table. Only the
-listing columns are read: never the snapshot, which holds personal data.
+listing columns are read: never the snapshot, which holds personal data. Cursors are signed
+(``models/cursors.py``): a forged or altered one is refused before it reaches a query.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Sequence
@@ -22,6 +21,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models import cursors
+from models.auth_tables import ApiKeyRow
 from models.domain.clock import start_of_london_day
 from models.tables import ReferralEventRow, ReferralRow, table_of
 
@@ -52,8 +53,7 @@ class Sort(StrEnum):
     CREATED_DESC = "-created"  # newest first
 
 
-class BadCursor(ValueError):
-    """The cursor is not one this API issued for this query."""
+BadCursor = cursors.BadCursor  # the cursor is not one this API issued for this query
 
 
 @dataclass(frozen=True)
@@ -136,21 +136,24 @@ class Page:
     next_cursor: str | None
 
 
-def encode_cursor(sort: Sort, filters: Filters, position: Position) -> str:
+def encode_cursor(
+    sort: Sort, filters: Filters, position: Position, signer: cursors.CursorSigner
+) -> str:
     payload = {"s": sort.value, "f": filters.fingerprint(sort), "k": position.key, "i": position.id}
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return signer.sign(json.dumps(payload, separators=(",", ":")).encode())
 
 
-def decode_cursor(cursor: str, sort: Sort, filters: Filters) -> Position:
+def decode_cursor(
+    cursor: str, sort: Sort, filters: Filters, signer: cursors.CursorSigner
+) -> Position:
+    raw = signer.open(cursor)  # BadCursor unless this service wrote it
     try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         payload = json.loads(raw)
         key, ident = payload["k"], payload["i"]
         if not isinstance(ident, str) or not (key is None or isinstance(key, str)):
             raise TypeError("malformed cursor")
         same_query = payload["s"] == sort.value and payload["f"] == filters.fingerprint(sort)
-    except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise BadCursor("not a cursor from this API") from exc
     if not same_query:
         raise BadCursor(
@@ -188,9 +191,11 @@ def statements(
     sort: Sort = Sort.NEXT_DEADLINE,
     limit: int = 50,
     cursor: str | None = None,
+    signer: cursors.CursorSigner | None = None,
 ) -> list[Select[Any]]:
     """The queries behind one page, run in order until ``limit + 1`` rows are found."""
-    after = decode_cursor(cursor, sort, filters) if cursor else None
+    signer = signer or cursors.CursorSigner.development()
+    after = decode_cursor(cursor, sort, filters, signer) if cursor else None
     r = REFERRALS.c
     base = select(*LIST_COLUMNS).where(*filters.where())
     queries: list[Select[Any]] = []
@@ -227,11 +232,15 @@ async def list_referrals(
     sort: Sort = Sort.NEXT_DEADLINE,
     limit: int = 50,
     cursor: str | None = None,
+    signer: cursors.CursorSigner | None = None,
 ) -> Page:
+    """One page; ``signer`` signs and checks cursors (the API passes its own; None: the public
+    development key's, for tests and tools)."""
+    signer = signer or cursors.CursorSigner.development()
     want = limit + 1
     rows: list[dict[str, Any]] = []
     conn = await session.connection()
-    for query in statements(filters, sort=sort, limit=limit, cursor=cursor):
+    for query in statements(filters, sort=sort, limit=limit, cursor=cursor, signer=signer):
         result = await conn.execute(query.limit(want - len(rows)))
         rows.extend(dict(m) for m in result.mappings())
         if len(rows) >= want:
@@ -239,7 +248,7 @@ async def list_referrals(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = (
-        encode_cursor(sort, filters, Position(_key_of(sort, rows[-1]), rows[-1]["id"]))
+        encode_cursor(sort, filters, Position(_key_of(sort, rows[-1]), rows[-1]["id"]), signer)
         if more
         else None
     )
@@ -265,3 +274,13 @@ async def timeline(
         .limit(limit)
     )
     return [dict(m) for m in result.mappings()]
+
+
+async def key_names(session: AsyncSession, key_ids: set[str]) -> dict[str, str]:
+    """The client name of each API key id among ``key_ids`` (actors of a timeline)."""
+    if not key_ids:
+        return {}
+    keys = table_of(ApiKeyRow).c
+    conn = await session.connection()
+    found = await conn.execute(select(keys.key_id, keys.name).where(keys.key_id.in_(key_ids)))
+    return {str(key_id): str(name) for key_id, name in found.all()}

@@ -12,6 +12,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from models.db import private_sqlite_file
 from models.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -30,12 +31,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "heads") -> None:
-    if database_url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
-
-        database = make_url(database_url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(database_url, create=True)  # 0600 (personal data), folder 0700 if new
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -3,22 +3,27 @@
 Each write runs in its own transaction and is committed before the API answers, so the
 answer (and an ``Idempotency-Key`` record of it) never claims a change that did not happen.
 Rows are never deleted: bookings and referrals refer to them, so they are deactivated.
+
+Every write is audited in the same transaction (``registry_change``): which API key (id and
+client name) made it, when, and each changed field before and after.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models import cursors
+from models.auth_tables import RegistryChangeRow
 from models.tables import table_of
 
 Row = TypeVar("Row", bound=SQLModel)
@@ -28,8 +33,35 @@ class AlreadyExists(Exception):
     """A row with this key is already registered."""
 
 
-class BadCursor(ValueError):
-    """Not a cursor this API issued."""
+BadCursor = cursors.BadCursor  # not a cursor this API issued (or one altered since)
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Who is changing registry ``kind`` (e.g. ``providers``): the API key's id and name."""
+
+    kind: str
+    key_id: str
+    name: str
+
+    def row(self, entry_id: str, action: str, changes: dict[str, Any]) -> RegistryChangeRow:
+        return RegistryChangeRow(
+            kind=self.kind,
+            entry_id=entry_id,
+            action=action,
+            actor_key_id=self.key_id,
+            actor_name=self.name,
+            recorded_at=datetime.now(UTC),
+            changes=changes,
+        )
+
+
+#: Never audited: set once by the service itself.
+_NOT_AUDITED = frozenset({"created_at"})
+
+
+def _jsonable(value: Any) -> Any:
+    return to_jsonable_python(value)
 
 
 @dataclass(frozen=True)
@@ -44,15 +76,14 @@ def _key_column(model: type[SQLModel]) -> Any:
     return keys[0]
 
 
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+def encode_cursor(key: str, signer: cursors.CursorSigner) -> str:
+    return signer.sign(key.encode())
 
 
-def decode_cursor(cursor: str) -> str:
+def decode_cursor(cursor: str, signer: cursors.CursorSigner) -> str:
     try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        key = raw.decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        key = signer.open(cursor).decode()
+    except UnicodeDecodeError as exc:
         raise BadCursor("not a cursor from this API") from exc
     if not key:
         raise BadCursor("not a cursor from this API")
@@ -66,28 +97,36 @@ async def page(
     *,
     limit: int,
     cursor: str | None,
+    signer: cursors.CursorSigner,
 ) -> RowPage[Row]:
-    """Rows in key order, ``limit`` at a time (keyset on the key)."""
+    """Rows in key order, ``limit`` at a time (keyset on the key; signed cursors)."""
     key = _key_column(model)
     query = select(model).where(*where)
     if cursor is not None:
-        query = query.where(key > decode_cursor(cursor))
+        query = query.where(key > decode_cursor(cursor, signer))
     result = await session.exec(query.order_by(key).limit(limit + 1))
     rows: list[Row] = list(result.all())
     more = len(rows) > limit
     rows = rows[:limit]
     last = getattr(rows[-1], key.name) if rows else None
-    return RowPage(rows=rows, next_cursor=encode_cursor(last) if more and last else None)
+    next_cursor = encode_cursor(last, signer) if more and last else None
+    return RowPage(rows=rows, next_cursor=next_cursor)
 
 
-async def insert(maker: async_sessionmaker[AsyncSession], row: Row) -> Row:
+async def insert(maker: async_sessionmaker[AsyncSession], row: Row, audit: Audit) -> Row:
     """Register ``row``; ``AlreadyExists`` if its key is taken."""
     model = type(row)
     key = getattr(row, _key_column(model).name)
+    created = {
+        name: {"before": None, "after": _jsonable(value)}
+        for name, value in row.model_dump().items()
+        if name not in _NOT_AUDITED
+    }
     async with maker() as session:
         if await session.get(model, key) is not None:
             raise AlreadyExists(key)
         session.add(row)
+        session.add(audit.row(key, "created", created))
         try:
             await session.commit()
         except IntegrityError as exc:  # a concurrent insert of the same key
@@ -101,15 +140,42 @@ async def update(
     model: type[Row],
     key: str,
     changes: Mapping[str, Any],
+    audit: Audit,
+    *,
+    action: str = "changed",
 ) -> Row | None:
-    """Apply ``changes`` to the row with ``key``; None if there is no such row."""
+    """Apply ``changes`` to the row with ``key``; None if there is no such row. Only fields
+    whose value really changes are audited (nothing at all: no audit row)."""
     async with maker() as session:
         row = await session.get(model, key, with_for_update=True)
         if row is None:
             return None
+        changed: dict[str, Any] = {}
         for name, value in changes.items():
+            before, after = _jsonable(getattr(row, name)), _jsonable(value)
+            if before != after:
+                changed[name] = {"before": before, "after": after}
             setattr(row, name, value)
         session.add(row)
+        if changed:
+            session.add(audit.row(key, action, changed))
         await session.commit()
         await session.refresh(row)
     return row
+
+
+async def changes(
+    session: AsyncSession, kind: str, entry_id: str, *, after: int, limit: int
+) -> list[RegistryChangeRow]:
+    """An entry's audit trail in order, after sequence number ``after``."""
+    query = (
+        select(RegistryChangeRow)
+        .where(
+            col(RegistryChangeRow.kind) == kind,
+            col(RegistryChangeRow.entry_id) == entry_id,
+            col(RegistryChangeRow.seq) > after,
+        )
+        .order_by(col(RegistryChangeRow.seq))
+        .limit(limit)
+    )
+    return list((await session.exec(query)).all())

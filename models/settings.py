@@ -128,6 +128,19 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str = Field(default="", description="Base URL the API is reached at.")
+    temporal_rpc_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="API: bound on a start, query or other single call to Temporal (then 503).",
+    )
+    temporal_update_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=120,
+        description="API: bound on a create or command, which waits for the workflow to apply "
+        "it (then 503; a retry with the same Idempotency-Key gets the answer).",
+    )
 
     # Calendar
     extra_bank_holidays: tuple[date, ...] = Field(
@@ -167,8 +180,28 @@ class Settings(BaseSettings):
     )
     webhook_allowed_hosts: tuple[str, ...] = Field(
         default=(),
-        description="If set, webhooks go only to these hosts (an egress allowlist); "
-        "a subscription to any other host fails without a connection attempt.",
+        description="Hosts, addresses or networks (CIDR) that webhooks may reach although "
+        "they are internal (loopback, private, link-local, reserved); empty: public "
+        "addresses only (JSON list).",
+    )
+    webhook_allow_public_addresses: bool = Field(
+        default=True,
+        description="Webhooks may go to public addresses; off: only to the allowed hosts "
+        "(the test suites run so, to stay on this machine).",
+    )
+    webhook_retry_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=24 * 30,
+        description="A webhook still failing this long after its first attempt is failed "
+        "for good (the provider told), so no case is held open by a dead endpoint.",
+    )
+    webhook_disable_after_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Deliveries in a row that fail for good before a subscription is "
+        "disabled (the provider told).",
     )
     send_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Bound on one email or webhook send."
@@ -195,10 +228,10 @@ class Settings(BaseSettings):
         description="Origins of the Temporal Web UI allowed to call /codec (CORS); default "
         "http://127.0.0.1:<ui port> and http://localhost:<ui port>.",
     )
-    codec_trust_ui_origin: bool | None = Field(
-        default=None,
-        description="Development only: /codec answers a browser request from ui_origin without "
-        "an API key (the dev UI has no login). Default on in development; refused in production.",
+    codec_ui_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Development only: the dev Web UI reaches /codec at /codec/<this token>/… "
+        "without an API key; make run sets a fresh one each run. Refused in production.",
     )
     api_key_cache_seconds: float = Field(
         default=5.0,
@@ -209,6 +242,12 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, le=67_108_864, description="Larger request bodies get a 413."
+    )
+    body_read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="A request body not received within this many seconds gets a 408.",
     )
     log_format: Literal["json", "console"] | None = Field(
         default=None, description="Default: json in production, console otherwise."
@@ -249,8 +288,8 @@ class Settings(BaseSettings):
                 raise ValueError("placeholder secrets are refused in production")
             if any(key == DEV_KEY_BYTES for key in keyring.keys.values()):
                 raise ValueError("the public development codec key is refused in production")
-            if self.codec_trust_ui_origin:
-                raise ValueError("codec_trust_ui_origin is for development only")
+            if self.codec_ui_token.get_secret_value():
+                raise ValueError("codec_ui_token is for development only")
         return self
 
     @model_validator(mode="after")
@@ -284,11 +323,10 @@ class Settings(BaseSettings):
         return self.ui_origin or (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
 
     @property
-    def trusts_ui_origin(self) -> bool:
-        """Development: the codec endpoint trusts browser requests from the UI's origin."""
-        if self.codec_trust_ui_origin is None:
-            return self.environment == "development"
-        return self.codec_trust_ui_origin and self.environment != "production"
+    def ui_codec_token(self) -> str:
+        """The dev Web UI's codec path token ('' = none; never outside development)."""
+        token = self.codec_ui_token.get_secret_value()
+        return token if self.environment == "development" and len(token) >= 32 else ""
 
     @property
     def mail_outbox_dir(self) -> Path:

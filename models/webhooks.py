@@ -5,14 +5,27 @@ Headers ``webhook-id`` (stable per event and subscription: receivers dedupe on i
 ``id.timestamp.body`` with the subscription's ``whsec_…`` secret), via the
 ``standardwebhooks`` package. Bodies are ``{"type", "timestamp", "data"}`` and never carry
 personal data: ids, types, dates, document numbers and URLs only.
+
+**Never aimed inward** (:class:`EgressPolicy`): a webhook goes only to public addresses -
+never loopback, private, link-local (cloud metadata at 169.254.169.254 included), shared,
+reserved or multicast ones - unless ``SENDMED_WEBHOOK_ALLOWED_HOSTS`` names the host, the
+address or its network (CIDR). A subscription is checked when it is created, and every send
+resolves the host again, checks *every* address it resolves to and connects to the address
+it checked (the ``Host`` header and TLS name stay the URL's), so a DNS answer that changes
+after the check (rebinding) cannot turn a send inward.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import ipaddress
 import json
 import secrets
+import socket
 import ssl
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 from urllib.parse import urlsplit
@@ -89,6 +102,88 @@ def signed_headers(secret: str, msg_id: str, at: datetime, body: bytes) -> dict[
     }
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+RESOLVE_TIMEOUT: Final = 5.0
+ALLOWLIST_SETTING: Final = "SENDMED_WEBHOOK_ALLOWED_HOSTS"
+
+
+def _public(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """Where webhooks may go: public addresses, plus the hosts, addresses and networks the
+    allowlist names (``public=False``: only those; the test suites run so)."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+    public: bool = True
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[str], *, public: bool = True) -> EgressPolicy:
+        hosts: set[str] = set()
+        networks: list[IPNetwork] = []
+        for entry in entries:
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                hosts.add(entry.lower().rstrip("."))
+        return cls(frozenset(hosts), tuple(networks), public)
+
+    def refusal(self, host: str, addresses: Sequence[IPAddress]) -> str | None:
+        """Why ``host`` (resolved to ``addresses``) may not be reached; None if it may."""
+        if host.lower().rstrip(".") in self.hosts:
+            return None
+        if not addresses:
+            return "the webhook host does not resolve"
+        for address in addresses:
+            if any(address in network for network in self.networks):
+                continue
+            if self.public and _public(address):
+                continue
+            if self.public:
+                return (
+                    "the webhook address is internal (loopback, private, link-local or "
+                    f"reserved) and not in {ALLOWLIST_SETTING}"
+                )
+            return f"the webhook host is not in {ALLOWLIST_SETTING}"
+        return None
+
+
+def literal_address(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+async def resolve(host: str, port: int, within: float = RESOLVE_TIMEOUT) -> list[IPAddress]:
+    """Every address ``host`` resolves to (an address literal: itself); [] if none."""
+    literal = literal_address(host)
+    if literal is not None:
+        return [literal]
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(within):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, TimeoutError, UnicodeError):
+        return []
+    found: list[IPAddress] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def default_port(scheme: str, port: int | None) -> int:
+    return port if port is not None else (443 if scheme == "https" else 80)
+
+
 class WebhookSender:
     """POST a signed body; 2xx is delivered, other answers are classified (see module doc).
 
@@ -103,12 +198,12 @@ class WebhookSender:
         *,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
-        allowed_hosts: frozenset[str] | None = None,
+        allowed_hosts: Iterable[str] = (),
+        allow_public: bool = True,
     ):
         self._timeout = timeout
         self._transport = transport
-        # An egress allowlist: None lets any host through; tests allow only loopback.
-        self._allowed_hosts = allowed_hosts
+        self.policy = EgressPolicy.from_entries(allowed_hosts, public=allow_public)
         self._tls: ssl.SSLContext | None = None
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -117,10 +212,23 @@ class WebhookSender:
         return self._tls
 
     async def send(self, url: str, secret: str, msg_id: str, body: bytes) -> None:
-        host = urlsplit(url).hostname or ""
-        if self._allowed_hosts is not None and host not in self._allowed_hosts:
-            raise PermanentFailure("webhook host not in SENDMED_WEBHOOK_ALLOWED_HOSTS")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        addresses = await resolve(host, default_port(parts.scheme, parts.port))
+        refused = self.policy.refusal(host, addresses)
+        if refused is not None:
+            if not addresses:
+                raise TransientFailure(refused)  # DNS may answer again later
+            raise PermanentFailure(refused)
         headers = signed_headers(secret, msg_id, datetime.now(UTC), body)
+        target = httpx.URL(url)
+        extensions: dict[str, Any] = {}
+        if literal_address(host) is None:
+            # Connect to the address just checked, not to whatever DNS answers next.
+            headers["host"] = parts.netloc.rpartition("@")[2]
+            target = target.copy_with(host=str(addresses[0]))
+            if parts.scheme == "https":
+                extensions["sni_hostname"] = host
         try:
             async with httpx.AsyncClient(
                 timeout=self._timeout,
@@ -128,7 +236,10 @@ class WebhookSender:
                 transport=self._transport,
                 verify=self._tls_context(),
             ) as client:
-                response = await client.post(url, content=body, headers=headers)
+                request = client.build_request(
+                    "POST", target, content=body, headers=headers, extensions=extensions
+                )
+                response = await client.send(request)
         except httpx.TransportError as exc:
             raise TransientFailure(f"webhook endpoint unreachable ({type(exc).__name__})") from exc
         status = response.status_code

@@ -226,6 +226,16 @@ class Stack:
     smtp: Any = None  # tests.servers.SmtpServer: every email the stack sends arrives here
     hooks: Any = None  # tests.servers.Receiver: a back office receiving signed webhooks
 
+    @property
+    def key_id(self) -> str:
+        """The id of the stack client's API key: its identity in records and the timeline."""
+        return key_id_of(self.http)
+
+
+def key_id_of(http: httpx.AsyncClient) -> str:
+    """The id of the API key an HTTP client sends (``srk_<id>.<secret>``)."""
+    return http.headers["Authorization"].removeprefix("Bearer srk_").split(".")[0]
+
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -235,6 +245,7 @@ def make_settings(**values: Any) -> Settings:
     values.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="sendmed-test-")))
     # Tests never send a webhook off this machine, whatever URL a test subscribes.
     values.setdefault("webhook_allowed_hosts", LOOPBACK)
+    values.setdefault("webhook_allow_public_addresses", False)
     return Settings(_env_file=None, environment="test", **values)
 
 

@@ -3,8 +3,13 @@
 The Temporal Web UI (and ``temporal`` CLI with ``--codec-endpoint``) sends
 ``{"payloads": [{"metadata": {...base64...}, "data": "<base64>"}]}`` (the protobuf JSON of
 ``temporal.api.common.v1.Payloads``) with an ``X-Namespace`` header, and shows what comes
-back. Needs scope ``codec``; in development, the dev server's UI (no login) is let in from
-its configured origin (see ``api/auth.py`` and the README).
+back. Needs scope ``codec``. In development, the dev server's UI (no login) calls
+``/codec/<per-run token>/…`` instead: ``make run`` makes a fresh token each run and gives it
+to the UI (``--ui-codec-endpoint``) and the API (``SENDMED_CODEC_UI_TOKEN``) only; see
+``api/auth.py`` and the README.
+
+Decoding is bounded: a payload that would decompress to more than 4 MiB, or an answer over
+16 MiB, is a 413 (an 87 KB request once inflated to 89 MB).
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
-from api.deps import SettingsDep
+from api.deps import SettingsDep, get_codec
 from api.errors import Problem, validation_problem
-from models.codec import CodecError, EncryptionCodec, codec_from_settings
+from models.codec import CodecError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +48,6 @@ class CodecBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     payloads: list[PayloadJSON] = Field(default_factory=list, max_length=10_000)
-
-
-def _codec(request: Request) -> EncryptionCodec:
-    found = getattr(request.state, "codec", None)
-    if isinstance(found, EncryptionCodec):
-        return found
-    return codec_from_settings(request.state.settings)
 
 
 def _check_namespace(settings: Any, namespace: str | None) -> None:
@@ -81,6 +79,19 @@ DESCRIPTION = (
 )
 
 
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # one decoded payload (Temporal's own limit is 2 MB)
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # every decoded payload of one request together
+
+
+def _too_large(detail: str) -> Problem:
+    return Problem(
+        413,
+        "Request too large",
+        detail,
+        errors=[{"field": "body.payloads", "message": detail}],
+    )
+
+
 @router.post(
     "/encode",
     summary="Encrypt payloads (remote codec)",
@@ -94,14 +105,16 @@ async def encode(
     namespace: NamespaceHeader = None,
 ) -> JSONResponse:
     _check_namespace(settings, namespace)
-    return _to_json(await _codec(request).encode(_to_proto(body)))
+    return _to_json(await get_codec(request).encode(_to_proto(body)))
 
 
 @router.post(
     "/decode",
     summary="Decrypt payloads (remote codec)",
-    description=DESCRIPTION + " A payload that cannot be decrypted is returned unchanged.",
+    description=DESCRIPTION + " A payload that cannot be decrypted is returned unchanged; one "
+    "that would decompress to more than 4 MiB (16 MiB for all of them) is a 413.",
     response_class=JSONResponse,
+    responses={413: {"description": "The decoded payloads would be too large."}},
 )
 async def decode(
     request: Request,
@@ -110,12 +123,33 @@ async def decode(
     namespace: NamespaceHeader = None,
 ) -> JSONResponse:
     _check_namespace(settings, namespace)
-    codec = _codec(request)
+    codec = get_codec(request)
     decoded: list[Payload] = []
+    budget = MAX_ANSWER_BYTES
     for payload in _to_proto(body):
         try:
-            decoded.append(codec.decrypt(payload))
+            plain = codec.decrypt(payload, max_size=max(0, min(MAX_PAYLOAD_BYTES, budget)))
+        except TooLarge as exc:
+            raise _too_large(
+                f"the decoded payloads would exceed {MAX_PAYLOAD_BYTES} bytes each or "
+                f"{MAX_ANSWER_BYTES} bytes together"
+            ) from exc
         except CodecError as exc:
             log.warning("codec: payload left encrypted: %s", exc)
-            decoded.append(payload)
+            plain = payload
+        budget -= plain.ByteSize()
+        decoded.append(plain)
     return _to_json(decoded)
+
+
+# The development Web UI's own endpoints, the same two: the per-run token in the path is its
+# credential (checked in api/auth.py). Not in the OpenAPI document: only the dev UI calls them.
+for _name, _endpoint in (("encode", encode), ("decode", decode)):
+    router.add_api_route(
+        f"/{{ui_token}}/{_name}",
+        _endpoint,
+        methods=["POST"],
+        include_in_schema=False,
+        response_class=JSONResponse,
+        name=f"ui_{_name}",
+    )

@@ -128,7 +128,9 @@ def delivery_read(row: DeliveryRow) -> DeliveryRead:
         event_type=row.event_type,
         template=row.template,
         attempts=row.attempts,
-        detail=row.detail,
+        # A webhook's reason (an HTTP status, "unreachable") would tell a caller which
+        # internal ports answer: callers see only whether it was delivered or failed.
+        detail=None if row.channel == "webhook" else row.detail,
         message_id=row.message_id,
         created_at=row.created_at,
         updated_at=row.updated_at,

@@ -5,13 +5,13 @@ Both read the read model only; neither returns personal data.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import allowed_local_authorities, require_local_authority
+from api.bounds import BoundedDate, cursor_signer
 from api.deps import SessionDep
 from api.errors import Problem, validation_problem
 from api.schemas import (
@@ -41,19 +41,19 @@ class ListQuery(BaseModel):
     local_authority: str | None = Field(
         default=None, max_length=64, description="The council's code, e.g. E10000015."
     )
-    due_after: date | None = Field(
+    due_after: BoundedDate | None = Field(
         default=None, description="Next deadline on or after this day (inclusive)."
     )
-    due_before: date | None = Field(
+    due_before: BoundedDate | None = Field(
         default=None, description="Next deadline on or before this day (inclusive)."
     )
     breached: bool | None = Field(
         default=None, description="true: any deadline breached; false: none breached."
     )
-    created_from: date | None = Field(
+    created_from: BoundedDate | None = Field(
         default=None, description="Created on or after this day (Europe/London)."
     )
-    created_to: date | None = Field(
+    created_to: BoundedDate | None = Field(
         default=None, description="Created on or before this day (Europe/London)."
     )
     external_reference: str | None = Field(
@@ -70,7 +70,8 @@ class ListQuery(BaseModel):
     cursor: str | None = Field(
         default=None,
         max_length=1000,
-        description="`next_cursor` from the previous page (opaque; same filters and sort).",
+        description="`next_cursor` from the previous page (opaque and signed: a cursor "
+        "altered or made up is a 422; same filters and sort).",
     )
 
     @model_validator(mode="after")
@@ -135,7 +136,12 @@ async def list_referrals(
     filters = query.filters(allowed_local_authorities(request))
     try:
         page = await listing.list_referrals(
-            session, filters, sort=query.sort, limit=query.limit, cursor=query.cursor
+            session,
+            filters,
+            sort=query.sort,
+            limit=query.limit,
+            cursor=query.cursor,
+            signer=cursor_signer(request),
         )
     except listing.BadCursor as exc:
         raise validation_problem([{"field": "query.cursor", "message": str(exc)}]) from exc
@@ -164,6 +170,7 @@ async def referral_events(
     rows = await listing.timeline(session, referral_id, after_seq=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
+    names = await listing.key_names(session, {r["actor"] for r in rows} - {SYSTEM})
     return EventPage(
         referral_id=referral_id,
         items=[
@@ -174,6 +181,7 @@ async def referral_events(
                 recorded_at=r["recorded_at"],
                 actor=r["actor"],
                 actor_type="system" if r["actor"] == SYSTEM else "api_client",
+                actor_name=names.get(r["actor"]),
                 data=r["data"],
             )
             for r in rows

@@ -22,15 +22,17 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import references
 from api.auth import require_local_authority
+from api.bounds import check_dates
 from api.deps import SettingsDep, TemporalDep
 from api.errors import Problem, validation_problem
-from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest
+from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest, reused
 from api.schemas import ReferralRead, referral_read
+from api.temporal import bounded
 from models.bank_holidays import england_and_wales_calendar
 from models.domain import transitions as tr
 from models.domain.clock import london_date
@@ -55,11 +57,12 @@ router = APIRouter(prefix="/referrals", tags=["referrals"])
 ID_NAMESPACE = uuid.UUID("5b0f6c53-8f57-4d0e-9c55-3e1f0a0f6a11")
 ReferralId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The referral's id.")]
 
-# Until authentication lands every caller is the same client.
+# A route reached without a key (none is, today: api/auth.py refuses them) acts as this.
 DEFAULT_CLIENT = "api"
 
 
 def client_id(request: Request) -> str:
+    """The caller's identity: its API key's id (never its name, which need not be unique)."""
     value = getattr(request.state, "client_id", None)
     return value if isinstance(value, str) else DEFAULT_CLIENT
 
@@ -94,9 +97,7 @@ def _problem_from_update(exc: WorkflowUpdateFailedError) -> Problem:
                 503, "Temporarily unavailable", cause.message, headers={"Retry-After": "5"}
             )
         if cause.type == IDEMPOTENCY_MISMATCH:
-            return Problem(
-                422, "Idempotency-Key reused", cause.message, type_="idempotency-key-reused"
-            )
+            return reused()
     return Problem(500, "Command failed", "The referral could not process the command.")
 
 
@@ -145,7 +146,9 @@ async def _exists(request: Request, referral_id: str) -> bool:
         "issued is never withdrawn."
     ),
     responses={
+        409: {"description": "idempotency-key-in-progress: the same key is still being answered."},
         422: {"description": "Invalid referral (problem+json naming each field)."},
+        503: {"description": "temporal-unavailable: try again (Retry-After), same key."},
     },
 )
 async def create_referral(
@@ -156,6 +159,7 @@ async def create_referral(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     require_local_authority(request, body.local_authority)
+    check_dates(body)
     caller = client_id(request)
     payload = body.model_dump(mode="json", exclude_none=True)
     request_hash = body_hash(payload)
@@ -273,23 +277,41 @@ async def start_referral(
         local_authority_name=council_name,
     )
     operation = start_operation(start, settings.task_queue)
-    try:
-        referral: Referral = await temporal.execute_update_with_start_workflow(
-            "created",
-            Created(request_hash=request_hash),
-            start_workflow_operation=operation,
-            result_type=Referral,
-        )
-    except WorkflowUpdateFailedError as exc:
-        raise _problem_from_update(exc) from exc
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.ALREADY_EXISTS:
-            # The same key's referral has already closed: answer with what it became.
-            existing = await _existing_referral(temporal, referral_id)
-            if existing is not None:
-                return existing
-        raise
+    async with bounded(settings.temporal_update_timeout_seconds) as rpc_timeout:
+        try:
+            referral: Referral = await temporal.execute_update_with_start_workflow(
+                "created",
+                Created(request_hash=request_hash),
+                start_workflow_operation=operation,
+                result_type=Referral,
+                rpc_timeout=rpc_timeout,
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise _problem_from_update(exc) from exc
+        except (RPCError, WorkflowAlreadyStartedError) as exc:
+            if isinstance(exc, RPCError) and exc.status is not RPCStatusCode.ALREADY_EXISTS:
+                raise
+            # This key's referral has already closed: answer with what it became, if this is
+            # the same request (its id derives from this API key's id and Idempotency-Key).
+            existing = await _existing_referral(temporal, settings, referral_id)
+            if existing is None:
+                raise unavailable_referral() from exc
+            if body_hash(existing.request.model_dump(mode="json", exclude_none=True)) != (
+                request_hash
+            ):
+                raise reused() from exc
+            return existing
     return referral
+
+
+def unavailable_referral() -> Problem:
+    return Problem(
+        503,
+        "Temporarily unavailable",
+        "The referral made earlier with this Idempotency-Key cannot be read just now.",
+        type_="temporal-unavailable",
+        headers={"Retry-After": "5"},
+    )
 
 
 def start_operation(start: StartReferral, task_queue: str) -> WithStartWorkflowOperation[Any, Any]:
@@ -320,11 +342,16 @@ def start_operation(start: StartReferral, task_queue: str) -> WithStartWorkflowO
     )
 
 
-async def _existing_referral(temporal: Client, referral_id: str) -> Referral | None:
+async def _existing_referral(
+    temporal: Client, settings: Settings, referral_id: str
+) -> Referral | None:
     handle = temporal.get_workflow_handle(workflow_id(referral_id))
     try:
-        result: Referral | None = await handle.query(ReferralWorkflow.referral)
-        return result
+        async with bounded(settings.temporal_rpc_timeout_seconds) as rpc_timeout:
+            result: Referral | None = await handle.query(
+                ReferralWorkflow.referral, rpc_timeout=rpc_timeout
+            )
+            return result
     except RPCError:
         return None
 
@@ -361,13 +388,16 @@ async def send_command(
         update_id = (
             f"{update_name}-{key_digest(caller, idempotency_key)[:32]}" if idempotency_key else None
         )
+        settings: Settings = request.state.settings
         try:
-            referral: Referral = await handle.execute_update(
-                update_name,
-                CommandEnvelope(actor=caller, command=command),
-                id=update_id,
-                result_type=Referral,
-            )
+            async with bounded(settings.temporal_update_timeout_seconds) as rpc_timeout:
+                referral: Referral = await handle.execute_update(
+                    update_name,
+                    CommandEnvelope(actor=caller, command=command),
+                    id=update_id,
+                    result_type=Referral,
+                    rpc_timeout=rpc_timeout,
+                )
         except WorkflowUpdateFailedError as exc:
             raise _problem_from_update(exc) from exc
         except RPCError as exc:
@@ -412,6 +442,7 @@ def _register_command(path: str, model: type[Any]) -> None:
         if body is None and has_required:  # no body at all: 422, not model() failing (500)
             raise validation_problem([{"field": "body", "message": "Field required"}])
         command = body if body is not None else model()
+        check_dates(command)
         return await send_command(
             request, temporal, referral_id, update_name, command, idempotency_key
         )
@@ -429,8 +460,13 @@ def _register_command(path: str, model: type[Any]) -> None:
         name=f"command_{update_name}",
         responses={
             404: {"description": "Unknown referral."},
-            409: {"description": "Not legal in the referral's current state (says what is)."},
+            409: {
+                "description": "illegal-transition: not legal in the referral's current state "
+                "(says what is); idempotency-key-in-progress: the same key is still being "
+                "answered."
+            },
             422: {"description": "Invalid command (problem+json naming each field)."},
+            503: {"description": "temporal-unavailable: try again (Retry-After), same key."},
         },
     )
 

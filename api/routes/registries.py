@@ -5,6 +5,13 @@ venues are deactivated by DELETE (``active`` = false), never removed, since book
 to them; a council is deactivated by PATCH ``{"active": false}``. Bookings draw on the
 mediator and venue registries (SEND training, conflicts of interest, availability,
 neutral venues); a referral takes its council's provider and that provider's service levels.
+
+Registries serve every council (one provider, mediator or venue works for several), so only
+keys for all councils may change them (``api.keys.COUNCIL_WIDE_SCOPES``). Every change is
+audited: ``GET /v1/{registry}/{id}/changes`` lists who (key id and client name), when, and
+each field before and after. Every field that reaches an email header, a document or a link
+is validated here: one-line text without control characters, bare email addresses, https
+links without credentials.
 """
 
 from __future__ import annotations
@@ -17,15 +24,28 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    UrlConstraints,
+    model_validator,
+)
 from sqlalchemy import ColumnElement
 from sqlmodel import SQLModel, col
 
+from api.auth import principal_of
+from api.bounds import check_dates, cursor_signer
 from api.deps import SessionDep
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent
 from api.routes.referrals import client_id
 from models import registries
+from models.auth_tables import RegistryChangeRow
 from models.availability import DatesOff, WorkingHours
 from models.domain.referral import Identifier, ShortText, Text
 from models.tables import LocalAuthorityRow, MediatorRow, ProviderRow, VenueRow
@@ -34,6 +54,28 @@ router = APIRouter()
 
 Key = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{6,20}$")]
+
+
+def _bare_address(value: Any) -> Any:
+    if isinstance(value, str) and ("<" in value or ">" in value):
+        raise ValueError("a bare email address, without a display name")
+    return value
+
+
+def _no_credentials(url: HttpUrl) -> HttpUrl:
+    if url.username is not None or url.password is not None:
+        raise ValueError("a link without a user name or password")
+    return url
+
+
+#: Goes into To/Reply-To headers and onto documents: one real address, nothing else.
+Email = Annotated[EmailStr, BeforeValidator(_bare_address)]
+#: Printed on documents as a link: https only, no credentials.
+HttpsUrl = Annotated[
+    HttpUrl,
+    UrlConstraints(allowed_schemes=["https"], max_length=500),
+    AfterValidator(_no_credentials),
+]
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -66,7 +108,7 @@ class Read(BaseModel):
 
 
 class MediatorFields(Strict):
-    email: EmailStr | None = Field(default=None, description="Work contact.")
+    email: Email | None = Field(default=None, description="Work contact.")
     accreditation: ShortText | None = Field(
         default=None, description="e.g. Civil Mediation Council registered."
     )
@@ -110,7 +152,7 @@ class MediatorUpdate(Patch):
     )
 
     name: ShortText | None = None
-    email: EmailStr | None = None
+    email: Email | None = None
     send_trained: bool | None = None
     accreditation: ShortText | None = None
     active: bool | None = None
@@ -196,8 +238,8 @@ class ProviderCreate(Strict):
     id: Identifier = Field(description="e.g. kids.")
     name: ShortText
     phone: Phone | None = None
-    email: EmailStr | None = None
-    website: AnyHttpUrl | None = None
+    email: Email | None = Field(default=None, description="The Reply-To of every email.")
+    website: HttpsUrl | None = Field(default=None, description="https only.")
     address: Text | None = None
     office_hours: ShortText = "Monday to Friday, 9am to 5pm"
     referral_action_working_days: int = Field(
@@ -216,8 +258,8 @@ class ProviderUpdate(Patch):
 
     name: ShortText | None = None
     phone: Phone | None = None
-    email: EmailStr | None = None
-    website: AnyHttpUrl | None = None
+    email: Email | None = Field(default=None, description="The Reply-To of every email.")
+    website: HttpsUrl | None = Field(default=None, description="https only.")
     address: Text | None = None
     office_hours: ShortText | None = None
     referral_action_working_days: int | None = Field(default=None, ge=1, le=30)
@@ -329,9 +371,27 @@ async def _create(
     )
 
 
+#: Each registry's name in the API's paths and in its audit trail.
+COLLECTIONS: dict[type[SQLModel], str] = {
+    MediatorRow: "mediators",
+    VenueRow: "venues",
+    ProviderRow: "providers",
+    LocalAuthorityRow: "local-authorities",
+}
+
+
+def _audit(request: Request, model: type[SQLModel]) -> registries.Audit:
+    principal = principal_of(request)
+    return registries.Audit(
+        kind=COLLECTIONS[model],
+        key_id=principal.key_id if principal is not None else client_id(request),
+        name=principal.name if principal is not None else client_id(request),
+    )
+
+
 async def _insert(request: Request, row: SQLModel, kind: str, key: str) -> SQLModel:
     try:
-        return await registries.insert(request.state.sessionmaker, row)
+        return await registries.insert(request.state.sessionmaker, row, _audit(request, type(row)))
     except registries.AlreadyExists as exc:
         raise Problem(
             409, "Already registered", f"A {kind} '{key}' already exists.", type_="already-exists"
@@ -339,15 +399,24 @@ async def _insert(request: Request, row: SQLModel, kind: str, key: str) -> SQLMo
 
 
 async def _update(
-    request: Request, model: type[SQLModel], kind: str, key: str, changes: dict[str, Any]
+    request: Request,
+    model: type[SQLModel],
+    kind: str,
+    key: str,
+    changes: dict[str, Any],
+    *,
+    action: str = "changed",
 ) -> SQLModel:
-    row = await registries.update(request.state.sessionmaker, model, key, changes)
+    row = await registries.update(
+        request.state.sessionmaker, model, key, changes, _audit(request, model), action=action
+    )
     if row is None:
         raise _not_found(kind, key)
     return row
 
 
 async def _page(
+    request: Request,
     session: SessionDep,
     model: type[SQLModel],
     read: type[Model],
@@ -356,7 +425,9 @@ async def _page(
     cursor: str | None,
 ) -> Page[Model]:
     try:
-        found = await registries.page(session, model, where, limit=limit, cursor=cursor)
+        found = await registries.page(
+            session, model, where, limit=limit, cursor=cursor, signer=cursor_signer(request)
+        )
     except registries.BadCursor as exc:
         raise validation_problem([{"field": "query.cursor", "message": str(exc)}]) from exc
     return Page(items=[read.model_validate(r) for r in found.rows], next_cursor=found.next_cursor)
@@ -390,6 +461,8 @@ async def create_mediator(
     body: Annotated[MediatorCreate, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    check_dates(body)
+
     async def produce() -> BaseModel:
         ident = body.id or _new_id("med")
         values = body.model_dump(mode="json", exclude={"id"})
@@ -406,14 +479,16 @@ async def create_mediator(
     summary="List mediators",
 )
 async def list_mediators(
-    session: SessionDep, query: Annotated[MediatorQuery, Query()]
+    request: Request, session: SessionDep, query: Annotated[MediatorQuery, Query()]
 ) -> Page[MediatorRead]:
     where: list[ColumnElement[bool]] = []
     if query.active is not None:
         where.append(col(MediatorRow.active) == query.active)
     if query.send_trained is not None:
         where.append(col(MediatorRow.send_trained) == query.send_trained)
-    result = await _page(session, MediatorRow, MediatorRead, where, query.limit, query.cursor)
+    result = await _page(
+        request, session, MediatorRow, MediatorRead, where, query.limit, query.cursor
+    )
     bookable_for = query.bookable_for
     if bookable_for is None:
         return result
@@ -455,6 +530,7 @@ async def get_mediator(session: SessionDep, mediator_id: Key) -> MediatorRead:
 async def update_mediator(
     request: Request, mediator_id: Key, body: Annotated[MediatorUpdate, Body()]
 ) -> MediatorRead:
+    check_dates(body)
     row = await _update(request, MediatorRow, "mediator", mediator_id, body.changes())
     return MediatorRead.model_validate(row)
 
@@ -467,7 +543,9 @@ async def update_mediator(
     responses={404: {"description": "Unknown mediator."}},
 )
 async def deactivate_mediator(request: Request, mediator_id: Key) -> MediatorRead:
-    row = await _update(request, MediatorRow, "mediator", mediator_id, {"active": False})
+    row = await _update(
+        request, MediatorRow, "mediator", mediator_id, {"active": False}, action="deactivated"
+    )
     return MediatorRead.model_validate(row)
 
 
@@ -499,14 +577,14 @@ async def create_venue(
 
 @router.get("/venues", response_model=Page[VenueRead], tags=["venues"], summary="List venues")
 async def list_venues(
-    session: SessionDep, query: Annotated[VenueQuery, Query()]
+    request: Request, session: SessionDep, query: Annotated[VenueQuery, Query()]
 ) -> Page[VenueRead]:
     where: list[ColumnElement[bool]] = []
     if query.active is not None:
         where.append(col(VenueRow.active) == query.active)
     if query.neutral is not None:
         where.append(col(VenueRow.neutral) == query.neutral)
-    return await _page(session, VenueRow, VenueRead, where, query.limit, query.cursor)
+    return await _page(request, session, VenueRow, VenueRead, where, query.limit, query.cursor)
 
 
 @router.get(
@@ -554,7 +632,9 @@ async def update_venue(
     responses={404: {"description": "Unknown venue."}},
 )
 async def deactivate_venue(request: Request, venue_id: Key) -> VenueRead:
-    row = await _update(request, VenueRow, "venue", venue_id, {"active": False})
+    row = await _update(
+        request, VenueRow, "venue", venue_id, {"active": False}, action="deactivated"
+    )
     return VenueRead.model_validate(row)
 
 
@@ -588,9 +668,9 @@ async def create_provider(
     summary="List mediation providers",
 )
 async def list_providers(
-    session: SessionDep, query: Annotated[ListQuery, Query()]
+    request: Request, session: SessionDep, query: Annotated[ListQuery, Query()]
 ) -> Page[ProviderRead]:
-    return await _page(session, ProviderRow, ProviderRead, [], query.limit, query.cursor)
+    return await _page(request, session, ProviderRow, ProviderRead, [], query.limit, query.cursor)
 
 
 @router.get(
@@ -656,7 +736,7 @@ async def create_local_authority(
     summary="List councils",
 )
 async def list_local_authorities(
-    session: SessionDep, query: Annotated[LocalAuthorityQuery, Query()]
+    request: Request, session: SessionDep, query: Annotated[LocalAuthorityQuery, Query()]
 ) -> Page[LocalAuthorityRead]:
     where: list[ColumnElement[bool]] = []
     if query.active is not None:
@@ -664,7 +744,7 @@ async def list_local_authorities(
     if query.provider_id is not None:
         where.append(col(LocalAuthorityRow.provider_id) == query.provider_id)
     return await _page(
-        session, LocalAuthorityRow, LocalAuthorityRead, where, query.limit, query.cursor
+        request, session, LocalAuthorityRow, LocalAuthorityRead, where, query.limit, query.cursor
     )
 
 
@@ -700,3 +780,85 @@ async def update_local_authority(
         await _provider_must_exist(session, body.provider_id)
     row = await _update(request, LocalAuthorityRow, "local authority", code, body.changes())
     return LocalAuthorityRead.model_validate(row)
+
+
+# --------------------------------------------------------------------------- audit trail
+
+
+class RegistryActor(BaseModel):
+    key_id: str = Field(description="The API key that made the change.")
+    name: str = Field(description="That key's client name (names need not be unique).")
+
+
+class RegistryChangeRead(BaseModel):
+    seq: int
+    action: str = Field(description="`created`, `changed` or `deactivated`.")
+    recorded_at: datetime
+    actor: RegistryActor
+    changes: dict[str, dict[str, Any]] = Field(
+        description='Each field that changed: `{"before": …, "after": …}`.'
+    )
+
+
+class RegistryChangePage(BaseModel):
+    registry: str
+    entry_id: str
+    items: list[RegistryChangeRead]
+    next_after: int | None = Field(description="Pass as `after` for the next page.")
+
+
+def _change_read(row: RegistryChangeRow) -> RegistryChangeRead:
+    assert row.seq is not None
+    return RegistryChangeRead(
+        seq=row.seq,
+        action=row.action,
+        recorded_at=row.recorded_at,
+        actor=RegistryActor(key_id=row.actor_key_id, name=row.actor_name),
+        changes=row.changes,
+    )
+
+
+def _register_changes(model: type[SQLModel], tag: str, what: str) -> None:
+    collection = COLLECTIONS[model]
+
+    async def entry_changes(
+        session: SessionDep,
+        entry_id: Key,
+        after: Annotated[
+            int, Query(ge=0, le=2**31 - 1, description="Only changes with seq above this.")
+        ] = 0,
+        limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 100,
+    ) -> RegistryChangePage:
+        if await session.get(model, entry_id) is None:
+            raise _not_found(what, entry_id)
+        rows = await registries.changes(session, collection, entry_id, after=after, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return RegistryChangePage(
+            registry=collection,
+            entry_id=entry_id,
+            items=[_change_read(r) for r in rows],
+            next_after=rows[-1].seq if more and rows else None,
+        )
+
+    router.add_api_route(
+        f"/{collection}/{{entry_id}}/changes",
+        entry_changes,
+        methods=["GET"],
+        response_model=RegistryChangePage,
+        tags=[tag],
+        summary=f"Who changed this {what}, when, and what (the audit trail)",
+        description="In order (`seq`): each creation, change and deactivation, the API key "
+        "(id and client name) that made it, and each field's value before and after.",
+        name=f"{collection.replace('-', '_')}_changes",
+        responses={404: {"description": f"Unknown {what}."}},
+    )
+
+
+for _model, _tag, _what in (
+    (MediatorRow, "mediators", "mediator"),
+    (VenueRow, "venues", "venue"),
+    (ProviderRow, "councils and providers", "provider"),
+    (LocalAuthorityRow, "councils and providers", "local authority"),
+):
+    _register_changes(_model, _tag, _what)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import allowed_local_authorities, require_local_authority
+from api.bounds import BoundedDate
 from api.deps import SessionDep
 from models import reports
 from models.domain.referral import Identifier
@@ -28,10 +28,12 @@ class Format(StrEnum):
 class SummaryQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    from_: date | None = Field(
+    from_: BoundedDate | None = Field(
         default=None, alias="from", description="First day (inclusive); default: no limit."
     )
-    to: date | None = Field(default=None, description="Last day (inclusive); default: no limit.")
+    to: BoundedDate | None = Field(
+        default=None, description="Last day (inclusive); default: no limit."
+    )
     local_authority: Identifier | None = Field(
         default=None, description="Only this council's referrals (its code, e.g. E10000015)."
     )

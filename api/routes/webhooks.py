@@ -1,9 +1,14 @@
 """``/v1/webhook-subscriptions``: back-office endpoints that receive signed events.
 
 Each subscription has a URL, the event types it wants, optionally one council, and its own
-signing secret (``whsec_…``, Standard Webhooks), shown once, in the creation response.
-Deleting a subscription disables it: nothing more is sent to it, and its delivery history
-stays readable.
+signing secret (``whsec_…``, Standard Webhooks), shown once, in the creation response and
+stored sealed with the codec key (``models/secrets.py``). Deleting a subscription disables
+it: nothing more is sent to it, and its delivery history stays readable. The service
+disables one by itself when its deliveries keep failing (``disabled_reason``).
+
+A URL must reach a public address: loopback, private, link-local (cloud metadata included),
+reserved and multicast addresses are refused (422) unless ``SENDMED_WEBHOOK_ALLOWED_HOSTS``
+names them, and every send checks again (``models/webhooks.py``).
 """
 
 from __future__ import annotations
@@ -18,17 +23,24 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 from sqlmodel import col, select
 
 from api.auth import allowed_local_authorities
-from api.deps import SettingsDep
+from api.deps import SettingsDep, get_codec
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent
 from api.routes.documents import DeliveryRead, delivery_read
 from api.routes.referrals import client_id
-from models.document_tables import DeliveryRow, WebhookSubscriptionRow
+from models.document_tables import (
+    DeliveryRow,
+    WebhookSubscriberHealthRow,
+    WebhookSubscriptionRow,
+)
 from models.domain.referral import Identifier
+from models.secrets import seal
+from models.settings import Settings
 from models.tables import LocalAuthorityRow
-from models.webhooks import EventType, new_secret
+from models.webhooks import EgressPolicy, EventType, default_port, new_secret, resolve
 
 router = APIRouter(prefix="/webhook-subscriptions", tags=["webhooks"])
+HEALTH = WebhookSubscriberHealthRow
 
 SubscriptionId = Annotated[str, Path(max_length=64, description="The subscription's id.")]
 
@@ -64,6 +76,11 @@ class SubscriptionRead(BaseModel):
     active: bool
     created_at: datetime
     disabled_at: datetime | None = None
+    disabled_reason: str | None = Field(
+        default=None,
+        description="Why the service disabled it (its deliveries kept failing); null when "
+        "active or deleted by its owner.",
+    )
 
 
 class SubscriptionCreated(SubscriptionRead):
@@ -79,7 +96,9 @@ class SubscriptionList(BaseModel):
     items: list[SubscriptionRead]
 
 
-def subscription_read(row: WebhookSubscriptionRow) -> SubscriptionRead:
+def subscription_read(
+    row: WebhookSubscriptionRow, health: WebhookSubscriberHealthRow | None = None
+) -> SubscriptionRead:
     return SubscriptionRead(
         id=row.id,
         url=row.url,
@@ -89,7 +108,28 @@ def subscription_read(row: WebhookSubscriptionRow) -> SubscriptionRead:
         active=row.active,
         created_at=row.created_at,
         disabled_at=row.disabled_at,
+        disabled_reason=None if row.active or health is None else health.disabled_reason,
     )
+
+
+async def _health(request: Request, subscription_id: str) -> WebhookSubscriberHealthRow | None:
+    async with request.state.sessionmaker() as session:
+        found: WebhookSubscriberHealthRow | None = await session.get(
+            WebhookSubscriberHealthRow, subscription_id
+        )
+        return found
+
+
+async def check_destination(settings: Settings, url: HttpUrl) -> None:
+    """422 unless ``url`` reaches an address webhooks may go to (checked again at send)."""
+    policy = EgressPolicy.from_entries(
+        settings.webhook_allowed_hosts, public=settings.webhook_allow_public_addresses
+    )
+    host = url.host or ""
+    addresses = await resolve(host, default_port(url.scheme, url.port))
+    refused = policy.refusal(host, addresses)
+    if refused is not None:
+        raise validation_problem([{"field": "body.url", "message": refused}])
 
 
 def _visible(request: Request, row: WebhookSubscriptionRow) -> bool:
@@ -123,10 +163,6 @@ async def create_subscription(
 ) -> Any:
     caller = client_id(request)
     payload = body.model_dump(mode="json", exclude_none=True)
-    if settings.environment == "production" and body.url.scheme != "https":
-        raise validation_problem([{"field": "body.url", "message": "must be an https URL"}])
-    if len(set(body.event_types)) != len(body.event_types):
-        raise validation_problem([{"field": "body.event_types", "message": "each type once"}])
     allowed = allowed_local_authorities(request)
     if allowed is not None and body.local_authority not in allowed:
         raise Problem(
@@ -135,6 +171,12 @@ async def create_subscription(
             "This API key may subscribe only to its own councils' events: "
             "set local_authority to one of them.",
         )
+    if settings.environment == "production" and body.url.scheme != "https":
+        raise validation_problem([{"field": "body.url", "message": "must be an https URL"}])
+    if len(set(body.event_types)) != len(body.event_types):
+        raise validation_problem([{"field": "body.event_types", "message": "each type once"}])
+    await check_destination(settings, body.url)
+    keyring = get_codec(request).keyring
 
     async def produce() -> tuple[int, dict[str, Any]]:
         async with request.state.sessionmaker() as session:
@@ -149,10 +191,12 @@ async def create_subscription(
                             }
                         ]
                     )
+            secret = new_secret()
+            subscription_id = f"whsub_{uuid.uuid4().hex}"
             row = WebhookSubscriptionRow(
-                id=f"whsub_{uuid.uuid4().hex}",
+                id=subscription_id,
                 url=str(body.url),
-                secret=new_secret(),
+                secret=seal(keyring, secret, subscription_id),
                 event_types=list(body.event_types),
                 local_authority=body.local_authority,
                 description=body.description,
@@ -162,7 +206,7 @@ async def create_subscription(
             )
             session.add(row)
             await session.commit()
-        created = SubscriptionCreated(**subscription_read(row).model_dump(), secret=row.secret)
+        created = SubscriptionCreated(**subscription_read(row).model_dump(), secret=secret)
         return 201, created.model_dump(mode="json")
 
     return await idempotent(
@@ -188,7 +232,10 @@ async def list_subscriptions(
         if active is not None:
             stmt = stmt.where(col(WebhookSubscriptionRow.active).is_(active))
         rows = (await session.exec(stmt)).all()
-    return SubscriptionList(items=[subscription_read(r) for r in rows if _visible(request, r)])
+        health = {h.subscription_id: h for h in (await session.exec(select(HEALTH))).all()}
+    return SubscriptionList(
+        items=[subscription_read(r, health.get(r.id)) for r in rows if _visible(request, r)]
+    )
 
 
 @router.get(
@@ -198,7 +245,8 @@ async def list_subscriptions(
     responses={404: {"description": "Unknown subscription."}},
 )
 async def get_subscription(request: Request, subscription_id: SubscriptionId) -> SubscriptionRead:
-    return subscription_read(await _get(request, subscription_id))
+    row = await _get(request, subscription_id)
+    return subscription_read(row, await _health(request, subscription_id))
 
 
 @router.delete(

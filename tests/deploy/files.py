@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -52,3 +55,16 @@ def search_attribute_types() -> dict[str, str]:
     flags = search_attributes.cli_flags()
     pairs = [flags[i + 1] for i in range(0, len(flags), 2)]
     return dict(pair.split("=", 1) for pair in pairs)
+
+
+def run_local() -> ModuleType:
+    """``deploy/run_local.py`` (``make run``) as a module, to read how it starts things."""
+    loaded = sys.modules.get("run_local")
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location("run_local", DEPLOY / "run_local.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_local"] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module

@@ -109,11 +109,12 @@ async def subscribe(
     event_types: tuple[str, ...] = EVENT_TYPES,
     local_authority: str | None = None,
     active: bool = True,
+    url: str | None = None,
 ) -> WebhookSubscriptionRow:
     """A subscription row as the API creates it, its secret handed to the receiver."""
     row = WebhookSubscriptionRow(
         id=f"whsub_{endpoint}",
-        url=hooks.url(endpoint),
+        url=url or hooks.url(endpoint),
         secret=new_secret(),
         event_types=list(event_types),
         local_authority=local_authority,

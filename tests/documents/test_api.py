@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from activities.documents import DocumentRequest
-from api.keys import ALL_SCOPES, create_key
+from api.keys import ALL_SCOPES, COUNCIL_WIDE_SCOPES, create_key
 from api.main import create_app
 from models.tables import LocalAuthorityRow
 from tests.conftest import Database, free_port, make_settings, serve_api
@@ -235,11 +235,11 @@ async def test_subscriptions_created_listed_disabled_with_the_secret_shown_once(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"url": "https://x.example.org", "event_types": ["nope"]}, "body.event_types.0"),
-        ({"url": "https://x.example.org", "event_types": []}, "body.event_types"),
+        ({"url": "http://127.0.0.1:9/x", "event_types": ["nope"]}, "body.event_types.0"),
+        ({"url": "http://127.0.0.1:9/x", "event_types": []}, "body.event_types"),
         ({"url": "not a url"}, "body.url"),
-        ({"url": "https://x.example.org", "secret": "mine"}, "body.secret"),
-        ({"url": "https://x.example.org", "local_authority": "E99999999"}, "body.local_authority"),
+        ({"url": "http://127.0.0.1:9/x", "secret": "mine"}, "body.secret"),
+        ({"url": "http://127.0.0.1:9/x", "local_authority": "E99999999"}, "body.local_authority"),
     ],
 )
 async def test_invalid_subscription_is_a_422_naming_the_field(
@@ -266,21 +266,22 @@ async def test_a_key_for_another_council_sees_neither_documents_nor_its_subscrip
             )
         )
         await session.commit()
-    async with await client(db, api, councils=["E10000016"]) as other:
+    limited = ALL_SCOPES - COUNCIL_WIDE_SCOPES
+    async with await client(db, api, scopes=limited, councils=["E10000016"]) as other:
         assert (await other.get(f"/v1/documents/{number}")).status_code == 404
         assert (await other.get(f"/v1/referrals/{referral_id}/documents")).status_code == 403
         everywhere = await other.post(
-            "/v1/webhook-subscriptions", json={"url": "https://hooks.example.org/x"}
+            "/v1/webhook-subscriptions", json={"url": "http://127.0.0.1:9/x"}
         )
         assert everywhere.status_code == 403
         mine = await other.post(
             "/v1/webhook-subscriptions",
-            json={"url": "https://hooks.example.org/x", "local_authority": "E10000016"},
+            json={"url": "http://127.0.0.1:9/x", "local_authority": "E10000016"},
         )
         assert mine.status_code == 201, mine.text
         herts = await http.post(
             "/v1/webhook-subscriptions",
-            json={"url": "https://hooks.example.org/y", "local_authority": "E10000015"},
+            json={"url": "http://127.0.0.1:9/y", "local_authority": "E10000015"},
         )
         listed = (await other.get("/v1/webhook-subscriptions")).json()["items"]
         assert [s["id"] for s in listed] == [mine.json()["id"]]

@@ -5,12 +5,15 @@ council and in every webhook; ``referral-<uuid>`` works wherever a referral id d
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api.references import SETTLE
+from models.tables import ExternalReferenceRow
 from tests.conftest import Stack
 from tests.e2e.helpers import command, create, eventually, ok
 from tests.e2e.test_documents import LA, PARENT
-from tests.factories import council_bodies, mediation_body
+from tests.factories import HERTS, council_bodies, mediation_body
 
 
 def reference() -> str:
@@ -119,3 +122,31 @@ async def test_workflow_id_is_accepted_when_given_as_a_referral_id(stack: Stack)
     assert session["status"] == "awaiting_family_decision"
     missing = await stack.http.get(f"/v1/referrals/referral-{uuid.uuid4()}")
     assert missing.status_code == 404
+
+
+async def test_external_reference_left_by_a_start_that_never_happened_is_taken_over_when_stale(
+    stack: Stack,
+) -> None:
+    """A claim whose referral never started (the API died between claim and start) is taken
+    over by the next intake once it is stale; a fresh one may be a start still in flight."""
+    fresh, stale = reference(), reference()
+    now = datetime.now(UTC)
+    async with stack.db.sessionmaker() as session:
+        for ref, at in ((fresh, now), (stale, now - SETTLE - timedelta(seconds=1))):
+            session.add(
+                ExternalReferenceRow(
+                    local_authority=HERTS,
+                    reference=ref,
+                    referral_id=str(uuid.uuid4()),
+                    created_at=at,
+                )
+            )
+        await session.commit()
+    in_flight = await stack.http.post(
+        "/v1/referrals", json=mediation_body(external_reference=fresh)
+    )
+    assert in_flight.status_code == 409, in_flight.text
+    taken_over = await create(stack.http, mediation_body(external_reference=stale))
+    assert taken_over["external_reference"] == stale
+    page = await ok(await stack.http.get("/v1/referrals", params={"external_reference": stale}))
+    assert [i["id"] for i in page["items"]] == [taken_over["id"]]

@@ -237,7 +237,8 @@ async def test_timeline_lists_each_event_once_in_order_with_its_actor(
     assert types.index("mediation.declined") < types.index("certificate.issued")
     assert types.index("certificate.issued") < types.index("referral.closed")
     by_type = {e["type"]: e for e in events}
-    assert by_type["referral.created"]["actor"] == "api"
+    assert by_type["referral.created"]["actor"] == stack.key_id
+    assert by_type["referral.created"]["actor_name"] == "api"
     assert by_type["referral.created"]["actor_type"] == "api_client"
     assert by_type["referral.created"]["data"]["local_authority"] == council_cases["code"]
     issued = by_type["certificate.issued"]

@@ -30,6 +30,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
 from api.keys import ALL_SCOPES, create_key
 from api.main import create_app
@@ -111,6 +112,16 @@ class Process:
         assert self.proc is not None
         self.proc.send_signal(signum)
         return self.proc.wait(timeout=timeout)
+
+    def freeze(self) -> None:
+        """``kill -STOP``: the process holds its sockets open but answers nothing."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """``kill -CONT``: a frozen process carries on where it stopped."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """``kill -9``: no handler runs, nothing is flushed, sockets are simply dropped."""
@@ -231,6 +242,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "SENDMED_LOG_LEVEL": "INFO",
         "SENDMED_LOG_FORMAT": "console",
         "SENDMED_WEBHOOK_ALLOWED_HOSTS": json.dumps(list(settings.webhook_allowed_hosts)),
+        "SENDMED_WEBHOOK_ALLOW_PUBLIC_ADDRESSES": str(settings.webhook_allow_public_addresses),
     }
     if settings.smtp_host:
         env["SENDMED_SMTP_HOST"] = settings.smtp_host
@@ -279,6 +291,15 @@ async def api_client(db: Database, base_url: str, name: str = "faults") -> httpx
     )
 
 
+def codec_worker(db: Database, client: Client, settings: Settings) -> Worker:
+    """The worker as ``worker.py`` builds it, in this process, on ``client``."""
+    return build_worker(
+        client,
+        task_queue=settings.task_queue,
+        activities=build_activities(db.sessionmaker, settings),
+    )
+
+
 @asynccontextmanager
 async def in_process_service(
     db: Database, settings: Settings
@@ -286,11 +307,7 @@ async def in_process_service(
     """The worker and the API in this process (as ``make run`` builds them), and an HTTP client
     with every scope: for faults that hit something else (the mail server, Temporal)."""
     client = await codec_client(settings)
-    worker = build_worker(
-        client,
-        task_queue=settings.task_queue,
-        activities=build_activities(db.sessionmaker, settings),
-    )
+    worker = codec_worker(db, client, settings)
     app = create_app(settings, temporal=client)
     async with worker, serve_api(app, settings.api_port) as base_url:
         http = await api_client(db, base_url)

@@ -76,7 +76,7 @@ async def test_two_clients_decline_mediation_at_once_one_wins_the_other_gets_409
     events = (await ok(await stack.http.get(f"/v1/referrals/{rid}/events")))["items"]
     declines = [e for e in events if e["type"] == "mediation.declined"]
     assert len(declines) == 1, Counter(e["type"] for e in events)
-    assert declines[0]["actor"] in ("council-crm", "provider-crm")
+    assert declines[0]["actor_name"] in ("council-crm", "provider-crm")
 
 
 async def test_two_clients_book_meeting_at_once_one_wins_the_other_gets_409(

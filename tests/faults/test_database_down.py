@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.idempotency import key_digest
 from api.main import create_app
 from models.db import is_sqlite, make_engine, make_sessionmaker
-from tests.conftest import Database, free_port, make_settings, serve_api
+from tests.conftest import Database, free_port, key_id_of, make_settings, serve_api
 from tests.e2e.helpers import create
 from tests.factories import mediation_body
 from tests.faults.conftest import api_client, codec_client, ok, wait_until
@@ -129,7 +129,7 @@ async def test_database_refusing_connections_during_projection_retries_and_read_
             key = f"session-{uuid.uuid4()}"
             path = f"/v1/referrals/{rid}/information-session"
             sending = asyncio.create_task(http.post(path, headers={"Idempotency-Key": key}))
-            update_id = f"information_session-{key_digest('faults', key)[:32]}"
+            update_id = f"information_session-{key_digest(key_id_of(http), key)[:32]}"
             await admitted(client, workflow_id(rid), update_id)
 
             # The worker that takes over opens its own connections, as a new process would.

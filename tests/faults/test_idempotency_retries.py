@@ -29,6 +29,8 @@ PURE = {
     "/v1/timescales": "the deadline calculator: a pure function of its body",
     "/codec/encode": "the payload codec: encrypts the given payloads, stores nothing",
     "/codec/decode": "the payload codec: decrypts the given payloads, stores nothing",
+    "/codec/{}/encode": "the development Web UI's path to /codec/encode",
+    "/codec/{}/decode": "the development Web UI's path to /codec/decode",
 }
 # Every POST that creates something, and the test below that retries it.
 REGISTRY = "test_registry_and_subscription_posts_retried_concurrently_create_one"
@@ -111,7 +113,7 @@ async def test_create_referral_retried_concurrently_and_after_a_lost_response(
 ) -> None:
     body = mediation_body()
     key = f"create-{uuid.uuid4()}"
-    expected_id = str(uuid.uuid5(ID_NAMESPACE, key_digest("api", key)))
+    expected_id = str(uuid.uuid5(ID_NAMESPACE, key_digest(stack.key_id, key)))
 
     async def exists() -> bool:
         return (await stack.http.get(f"/v1/referrals/{expected_id}")).status_code == 200
@@ -129,7 +131,7 @@ async def test_create_referral_retried_concurrently_and_after_a_lost_response(
     key = f"create-{uuid.uuid4()}"
     responses = await concurrently(stack, "/v1/referrals", body, key)
     assert same_answer(responses, 201)["id"] == str(
-        uuid.uuid5(ID_NAMESPACE, key_digest("api", key))
+        uuid.uuid5(ID_NAMESPACE, key_digest(stack.key_id, key))
     )
 
     types = await timeline_types(stack, expected_id)

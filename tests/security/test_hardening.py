@@ -128,7 +128,7 @@ async def test_docs_page_csp_lets_swagger_ui_load_and_nothing_else(stack: Stack)
         ({"codec_keys": {"k": "placeholder"}}, "codec key"),
         ({"codec_keys": {"k": __import__("base64").b64encode(DEV_KEY_BYTES).decode()}}, "public"),
         ({"codec_keys": {"k": "G"}, "codec_active_key_id": "k"}, "codec key"),
-        ({"codec_trust_ui_origin": True}, "development only"),
+        ({"codec_ui_token": "t" * 43}, "development only"),
         ({"smtp_password": "changeme"}, "placeholder"),
         ({"public_base_url": ""}, "public_base_url"),
         ({"public_base_url": "http://send-referrals.example.org"}, "public_base_url"),
@@ -151,7 +151,7 @@ def test_production_refuses_placeholder_and_development_secrets(
     assert "input_value" not in str(error.value)  # secrets never echoed
 
 
-def test_production_accepts_real_keys_and_never_trusts_the_ui_origin() -> None:
+def test_production_accepts_real_keys_and_never_a_ui_codec_token() -> None:
     settings = Settings(
         _env_file=None,
         environment="production",
@@ -160,9 +160,15 @@ def test_production_accepts_real_keys_and_never_trusts_the_ui_origin() -> None:
         codec_keys={"2025": SecretStr(generate_key()), "2026": SecretStr(generate_key())},
         codec_active_key_id="2026",
     )
-    assert not settings.trusts_ui_origin
-    assert Settings(_env_file=None, environment="development").trusts_ui_origin
-    assert not make_settings().trusts_ui_origin  # test
+    assert settings.ui_codec_token == ""
+    token = "t" * 43
+    assert (
+        Settings(_env_file=None, codec_ui_token=SecretStr(token)).ui_codec_token == token
+    )  # development
+    assert make_settings(codec_ui_token=token).ui_codec_token == ""  # test
+
+
+UI_TOKEN = "per-run-token-" + "x" * 32
 
 
 async def _codec_app(environment: Environment, tmp_path: Any) -> tuple[Any, str]:
@@ -170,6 +176,7 @@ async def _codec_app(environment: Environment, tmp_path: Any) -> tuple[Any, str]
         _env_file=None,
         environment=environment,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db",
+        codec_ui_token=SecretStr(UI_TOKEN),
     )
     from models import migrate
 
@@ -179,14 +186,15 @@ async def _codec_app(environment: Environment, tmp_path: Any) -> tuple[Any, str]
 
 
 @pytest.mark.parametrize("environment", ["development", "test"])
-async def test_codec_cors_and_the_development_ui_allowance(
+async def test_the_dev_ui_reaches_the_codec_only_through_its_per_run_token_when_sending_no_key(
     environment: Environment, tmp_path: Any
 ) -> None:
     app, origin = await _codec_app(environment, tmp_path)
     payloads = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "e30="}]}
+    ui_headers = {"Origin": origin, "X-Namespace": "default"}
     async with serve_api(app, free_port()) as base, httpx.AsyncClient(base_url=base) as http:
         preflight = await http.options(
-            "/codec/decode",
+            f"/codec/{UI_TOKEN}/decode",
             headers={
                 "Origin": origin,
                 "Access-Control-Request-Method": "POST",
@@ -200,20 +208,21 @@ async def test_codec_cors_and_the_development_ui_allowance(
             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
         )
         assert "access-control-allow-origin" not in other.headers
-        from_ui = await http.post(
-            "/codec/decode", json=payloads, headers={"Origin": origin, "X-Namespace": "default"}
-        )
-        from_elsewhere = await http.post(
-            "/codec/decode", json=payloads, headers={"Origin": "https://evil.example"}
+        # The UI's Origin alone (which curl can send) opens nothing.
+        origin_only = await http.post("/codec/decode", json=payloads, headers=ui_headers)
+        with_token = await http.post(f"/codec/{UI_TOKEN}/decode", json=payloads, headers=ui_headers)
+        wrong_token = await http.post(
+            f"/codec/{UI_TOKEN[:-1]}y/decode", json=payloads, headers=ui_headers
         )
         no_cors_on_api = await http.options(
             "/v1/referrals", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
         )
-    assert from_elsewhere.status_code == 401
+    assert origin_only.status_code == 401
+    assert wrong_token.status_code == 401
     assert "access-control-allow-origin" not in no_cors_on_api.headers
     if environment == "development":
-        assert from_ui.status_code == 200, from_ui.text
-        assert from_ui.json() == payloads
-        assert from_ui.headers["access-control-allow-origin"] == origin
-    else:
-        assert from_ui.status_code == 401
+        assert with_token.status_code == 200, with_token.text
+        assert with_token.json() == payloads
+        assert with_token.headers["access-control-allow-origin"] == origin
+    else:  # the token is a development-only credential
+        assert with_token.status_code == 401

@@ -12,7 +12,15 @@ from starlette.requests import Request
 
 from api import auth
 from api.errors import Problem
-from api.keys import ALL_SCOPES, Principal, Scope, create_key, parse_token, revoke_key
+from api.keys import (
+    ALL_SCOPES,
+    COUNCIL_WIDE_SCOPES,
+    Principal,
+    Scope,
+    create_key,
+    parse_token,
+    revoke_key,
+)
 from api.main import create_app
 from tests.conftest import Stack, make_settings
 from tests.factories import HERTS, mediation_body
@@ -156,17 +164,20 @@ async def test_admin_may_do_everything_and_unknown_paths_fail_closed(stack: Stac
         assert wrong_method.status_code == 403
 
 
-async def test_the_key_s_client_name_is_the_audit_actor(stack: Stack) -> None:
+async def test_the_key_s_id_is_the_audit_actor_and_its_name_is_shown(stack: Stack) -> None:
     token = await key_for(
         stack, Scope.REFERRALS_WRITE.value, Scope.REFERRALS_READ.value, name="herts-crm"
     )
+    parsed = parse_token(token)
+    assert parsed is not None
     async with anonymous(stack) as http:
         created = await http.post("/v1/referrals", json=mediation_body(), headers=bearer(token))
         assert created.status_code == 201, created.text
         referral_id = created.json()["id"]
         events = await http.get(f"/v1/referrals/{referral_id}/events", headers=bearer(token))
     created_event = next(e for e in events.json()["items"] if e["type"] == "referral.created")
-    assert created_event["actor"] == "herts-crm"
+    assert created_event["actor"] == parsed[0]
+    assert created_event["actor_name"] == "herts-crm"
 
 
 async def test_a_key_limited_to_a_council_cannot_reach_another_council_s_referral(
@@ -175,7 +186,7 @@ async def test_a_key_limited_to_a_council_cannot_reach_another_council_s_referra
     created = await stack.http.post("/v1/referrals", json=mediation_body())
     assert created.status_code == 201, created.text
     referral_id = created.json()["id"]
-    everything = sorted(ALL_SCOPES - {Scope.ADMIN.value})
+    everything = sorted(ALL_SCOPES - COUNCIL_WIDE_SCOPES)
     elsewhere = await key_for(stack, *everything, name="elsewhere", las=["E99999999"])
     herts = await key_for(stack, *everything, name="herts", las=[HERTS])
     async with anonymous(stack) as http:
