@@ -36,10 +36,10 @@ from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from models import migrate
 from models.codec import codec_from_settings
-from models.db import make_engine, make_sessionmaker
 from models.logging import configure_logging
 from models.secrets import seal_webhook_secrets
 from models.settings import Settings
+from models.store.db import make_engine, make_sessionmaker
 from models.webhooks import WebhookSender
 from workflows.client import connect, data_converter, metrics_runtime, tls_config
 from workflows.reconcile import ReconcileWorkflow, ensure_reconcile_schedule

@@ -51,9 +51,14 @@ from temporalio import activity
 
 from activities.messages import DeliveryOutcome
 from models.codec import Keyring, keyring_from_settings
-from models.db import dialect_of, insert_stmt
 from models.delivery import PermanentFailure, TransientFailure
-from models.document_tables import (
+from models.documents import Issuer, Letterhead
+from models.domain.referral import Referral
+from models.mail import Mailer, OutboxMailer, OutgoingMail, SmtpMailer, message_id
+from models.secrets import unseal
+from models.settings import Settings
+from models.store.db import dialect_of, insert_stmt
+from models.store.document_tables import (
     CANCELLED,
     FAILED,
     MANUAL,
@@ -64,12 +69,7 @@ from models.document_tables import (
     WebhookSubscriberHealthRow,
     WebhookSubscriptionRow,
 )
-from models.documents import Issuer, Letterhead
-from models.domain.referral import Referral
-from models.mail import Mailer, OutboxMailer, OutgoingMail, SmtpMailer, message_id
-from models.secrets import unseal
-from models.settings import Settings
-from models.tables import LocalAuthorityRow, MediatorRow, ProviderRow, ReferralRow, table_of
+from models.store.tables import LocalAuthorityRow, MediatorRow, ProviderRow, ReferralRow, table_of
 from models.webhooks import WebhookSender, body_bytes, webhook_id
 
 log = logging.getLogger(__name__)

@@ -31,10 +31,8 @@ from activities.dispatch import (
 )
 from activities.messages import DeliveryOutcome, DispatchReport, DocumentRequest
 from models.correlation import council_reference, subject_for
-from models.db import dialect_of, insert_stmt
 from models.delivery import TransientFailure
 from models.document_refs import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
-from models.document_tables import DocumentCopyRow, DocumentRow
 from models.documents import (
     FAMILY,
     DocumentUnavailable,
@@ -46,7 +44,9 @@ from models.documents import (
 from models.domain.clock import LONDON
 from models.domain.referral import Referral
 from models.mail import Attachment, Mailer, OutgoingMail
-from models.tables import table_of
+from models.store.db import dialect_of, insert_stmt
+from models.store.document_tables import DocumentCopyRow, DocumentRow
+from models.store.tables import table_of
 from models.webhooks import DOCUMENT_EVENTS, WebhookSender
 
 log = logging.getLogger(__name__)

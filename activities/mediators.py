@@ -23,9 +23,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.availability import parse_dates_off, parse_hours, unavailability
-from models.db import dialect_of, insert_stmt
 from models.domain.referral import MediatorSummary, Venue, VenueKind
-from models.tables import (
+from models.store.db import dialect_of, insert_stmt
+from models.store.tables import (
     LocalAuthorityRow,
     MediatorRow,
     MeetingReservationRow,

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from models.db import dialect_of, insert_stmt
 from models.domain.referral import Referral
 from models.domain.summary import any_breach, next_due
-from models.tables import ReferralEventRow, ReferralRow, table_of
+from models.store.db import dialect_of, insert_stmt
+from models.store.tables import ReferralEventRow, ReferralRow, table_of
 
 
 class EventRecord(BaseModel):

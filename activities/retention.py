@@ -29,10 +29,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from models.auth_tables import ErasureRow
-from models.document_tables import DocumentCopyRow, DocumentRow
 from models.domain.referral import Referral, Status
-from models.tables import IdempotencyRow, NotificationRow, ReferralRow, table_of
+from models.store.auth_tables import ErasureRow
+from models.store.document_tables import DocumentCopyRow, DocumentRow
+from models.store.tables import IdempotencyRow, NotificationRow, ReferralRow, table_of
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ from api.errors import PROBLEM_JSON, Problem
 from api.keys import COUNCIL_WIDE_REASON, Principal, authenticate
 from api.keys import Scope as KeyScope
 from models.settings import Settings
-from models.tables import ReferralRow
+from models.store.tables import ReferralRow
 
 log = logging.getLogger(__name__)
 

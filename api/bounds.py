@@ -4,7 +4,7 @@
   the field otherwise): date arithmetic near year 1 or 9999 overflows, and no referral,
   letter, birth or meeting is that far away. Query dates use :data:`BoundedDate`; request
   bodies built from the domain's models are checked whole by :func:`check_dates`.
-- List cursors are signed (``models/cursors.py``) with a key derived from the codec keys, so
+- List cursors are signed (``models/store/cursors.py``) with a key derived from the codec keys, so
   a forged or altered cursor is a 422 too (:func:`cursor_signer`).
 """
 
@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel
 
 from api.deps import get_codec
 from api.errors import validation_problem
-from models.cursors import CursorSigner
+from models.store.cursors import CursorSigner
 
 EARLIEST: Final = date(1900, 1, 1)
 LATEST: Final = date(2199, 12, 31)

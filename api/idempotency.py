@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import Problem
-from models.db import dialect_of, insert_stmt
-from models.tables import IdempotencyRow, table_of
+from models.store.db import dialect_of, insert_stmt
+from models.store.tables import IdempotencyRow, table_of
 
 IdempotencyKey = Annotated[
     str | None,

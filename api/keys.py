@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.auth_tables import ApiKeyRow
+from models.store.auth_tables import ApiKeyRow
 
 PREFIX = "srk_"
 KEY_ID_HEX = 16
@@ -238,7 +238,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace, database_url: str) -> int:
-    from models.db import make_engine, make_sessionmaker
+    from models.store.db import make_engine, make_sessionmaker
 
     engine = make_engine(database_url)
     maker = make_sessionmaker(engine)

@@ -25,9 +25,9 @@ from api.routes import (
     webhooks,
 )
 from models.codec import EncryptionCodec, codec_from_settings
-from models.db import make_engine, make_sessionmaker
 from models.logging import configure_logging
 from models.settings import Settings
+from models.store.db import make_engine, make_sessionmaker
 from workflows.client import connect, data_converter, metrics_runtime, tls_config
 
 

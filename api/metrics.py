@@ -69,10 +69,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import RouteEntry, route_path, route_table
-from models.document_tables import FAILED, PENDING, SENDING, DeliveryRow
 from models.domain.referral import CertificateKind, Route, Status
 from models.logging import referral_context
-from models.tables import ReferralEventRow, ReferralRow, table_of
+from models.store.document_tables import FAILED, PENDING, SENDING, DeliveryRow
+from models.store.tables import ReferralEventRow, ReferralRow, table_of
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("api.access")

@@ -21,8 +21,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem
 from api.temporal import bounded
-from models.db import dialect_of, insert_stmt
-from models.tables import ExternalReferenceRow, ReferralRow, table_of
+from models.store.db import dialect_of, insert_stmt
+from models.store.tables import ExternalReferenceRow, ReferralRow, table_of
 from workflows.client import workflow_id
 
 TAKEN = "external-reference-taken"

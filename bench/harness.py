@@ -56,13 +56,13 @@ from api.keys import ALL_SCOPES, create_key  # noqa: E402
 from api.routes.referrals import policy_for, start_operation  # noqa: E402
 from models import migrate  # noqa: E402
 from models.codec import codec_from_settings  # noqa: E402
-from models.db import make_engine, make_sessionmaker  # noqa: E402
 from models.domain import transitions as tr  # noqa: E402
 from models.domain.clock import london_date  # noqa: E402
 from models.domain.commands import COMMAND_MODELS  # noqa: E402
 from models.domain.referral import Referral, ReferralCreate  # noqa: E402
 from models.settings import Settings  # noqa: E402
-from models.tables import LocalAuthorityRow, ProviderRow  # noqa: E402
+from models.store.db import make_engine, make_sessionmaker  # noqa: E402
+from models.store.tables import LocalAuthorityRow, ProviderRow  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
 from workflows.client import data_converter, workflow_id  # noqa: E402
 from workflows.messages import CommandEnvelope, Created, StartReferral  # noqa: E402

@@ -12,8 +12,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from models.db import private_sqlite_file
 from models.settings import Settings
+from models.store.db import private_sqlite_file
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

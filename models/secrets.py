@@ -24,8 +24,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.codec import NONCE_BYTES, CodecError, Keyring
-from models.document_tables import WebhookSubscriptionRow
-from models.tables import table_of
+from models.store.document_tables import WebhookSubscriptionRow
+from models.store.tables import table_of
 
 PREFIX = "s1."
 

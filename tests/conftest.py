@@ -32,8 +32,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models import migrate
-from models.db import make_engine, make_sessionmaker
 from models.settings import Settings
+from models.store.db import make_engine, make_sessionmaker
 from tests.factories import seed_registry
 from workflows import search_attributes
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.tables import MediatorRow, ReferralRow, VenueRow
+from models.store.tables import MediatorRow, ReferralRow, VenueRow
 
 HERTS = "E10000015"
 CHILD_NAME = "Ada Testchild-Quintero"

@@ -30,8 +30,8 @@ from models.document_refs import (
     title_of,
     verify_url,
 )
-from models.document_tables import DeliveryRow, DocumentCopyRow, DocumentRow
-from models.tables import ReferralRow
+from models.store.document_tables import DeliveryRow, DocumentCopyRow, DocumentRow
+from models.store.tables import ReferralRow
 
 router = APIRouter(tags=["documents"])
 

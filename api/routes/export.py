@@ -20,9 +20,14 @@ from api.auth import require_local_authority
 from api.deps import SessionDep
 from api.errors import Problem
 from api.routes.referrals import ReferralId
-from models.auth_tables import ErasureRow
-from models.document_tables import DeliveryRow, DocumentRow
-from models.tables import MeetingReservationRow, NotificationRow, ReferralEventRow, ReferralRow
+from models.store.auth_tables import ErasureRow
+from models.store.document_tables import DeliveryRow, DocumentRow
+from models.store.tables import (
+    MeetingReservationRow,
+    NotificationRow,
+    ReferralEventRow,
+    ReferralRow,
+)
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, TemporalDep
 from api.errors import PROBLEM_JSON
-from models.db import ping
+from models.store.db import ping
 
 router = APIRouter(tags=["operations"])
 

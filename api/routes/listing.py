@@ -22,9 +22,9 @@ from api.schemas import (
     ReferralPage,
     ReferralSummary,
 )
-from models import listing
 from models.domain.referral import Route, Status
 from models.domain.transitions import SYSTEM
+from models.store import listing
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 

@@ -40,7 +40,7 @@ from models.domain.commands import COMMAND_MODELS
 from models.domain.referral import MediationReferralCreate, Referral, ReferralCreate
 from models.domain.summary import council_label, static_summary
 from models.settings import Settings
-from models.tables import LocalAuthorityRow, ProviderRow, ReferralRow
+from models.store.tables import LocalAuthorityRow, ProviderRow, ReferralRow
 from workflows import search_attributes as sa
 from workflows.client import workflow_id
 from workflows.messages import CommandEnvelope, Created, StartReferral

@@ -44,11 +44,11 @@ from api.deps import SessionDep
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent
 from api.routes.referrals import client_id
-from models import registries
-from models.auth_tables import RegistryChangeRow
 from models.availability import DatesOff, WorkingHours
 from models.domain.referral import Identifier, ShortText, Text
-from models.tables import LocalAuthorityRow, MediatorRow, ProviderRow, VenueRow
+from models.store import registries
+from models.store.auth_tables import RegistryChangeRow
+from models.store.tables import LocalAuthorityRow, MediatorRow, ProviderRow, VenueRow
 
 router = APIRouter()
 

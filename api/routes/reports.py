@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.auth import allowed_local_authorities, require_local_authority
 from api.bounds import BoundedDate
 from api.deps import SessionDep
-from models import reports
 from models.domain.referral import Identifier
+from models.store import reports
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

@@ -28,15 +28,15 @@ from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent
 from api.routes.documents import DeliveryRead, delivery_read
 from api.routes.referrals import client_id
-from models.document_tables import (
+from models.domain.referral import Identifier
+from models.secrets import seal
+from models.settings import Settings
+from models.store.document_tables import (
     DeliveryRow,
     WebhookSubscriberHealthRow,
     WebhookSubscriptionRow,
 )
-from models.domain.referral import Identifier
-from models.secrets import seal
-from models.settings import Settings
-from models.tables import LocalAuthorityRow
+from models.store.tables import LocalAuthorityRow
 from models.webhooks import EgressPolicy, EventType, default_port, new_secret, resolve
 
 router = APIRouter(prefix="/webhook-subscriptions", tags=["webhooks"])

@@ -8,9 +8,9 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
-import models.auth_tables  # registers api keys and erasures
-import models.document_tables  # registers documents, deliveries, webhook subscriptions
-import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import models.store.auth_tables  # registers api keys and erasures
+import models.store.document_tables  # registers documents, deliveries, webhook subscriptions
+import models.store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

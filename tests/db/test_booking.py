@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.mediators import BookingRequest, MediatorActivities
 from models.domain.referral import VenueKind
-from models.tables import MediatorRow
+from models.store.tables import MediatorRow
 from tests.conftest import Database
 from tests.factories import HERTS
 

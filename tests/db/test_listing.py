@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from models import listing
-from models.listing import Filters, Sort
-from models.tables import ReferralRow
+from models.store import listing
+from models.store.listing import Filters, Sort
+from models.store.tables import ReferralRow
 from tests.conftest import Database
 from tests.factories import referral_row
 

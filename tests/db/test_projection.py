@@ -12,7 +12,7 @@ from models.bank_holidays import england_and_wales_calendar
 from models.domain import transitions as tr
 from models.domain.commands import InformationSession
 from models.domain.referral import ReferralCreate
-from models.tables import ReferralEventRow, ReferralRow
+from models.store.tables import ReferralEventRow, ReferralRow
 from tests.conftest import Database
 from tests.factories import mediation_body
 

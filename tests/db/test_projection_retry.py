@@ -20,11 +20,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.records import Projection, RecordActivities
-from models import listing
 from models.domain import transitions as tr
 from models.domain.clock import london_date
 from models.domain.commands import DeclineMediation, InformationSession
 from models.domain.referral import Referral, ReferralCreate
+from models.store import listing
 from tests.conftest import Database, make_settings
 from tests.factories import mediation_body
 from worker import build_activities, build_worker

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from activities.mediators import BookingRequest, MediatorActivities
 from models.domain.referral import VenueKind
 from models.migrate import alembic_config, sync_url, upgrade
-from models.tables import MediatorRow
+from models.store.tables import MediatorRow
 from tests.conftest import Database
 from tests.factories import HERTS
 

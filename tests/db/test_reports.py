@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from models import reports
-from models.tables import ReferralEventRow
+from models.store import reports
+from models.store.tables import ReferralEventRow
 from tests.conftest import Database
 from tests.factories import referral_row
 

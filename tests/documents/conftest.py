@@ -20,9 +20,9 @@ from activities.dispatch import DispatchConfig
 from activities.documents import DocumentActivities
 from activities.notify import NotifyActivities
 from activities.records import Projection, RecordActivities
-from models.document_tables import DeliveryRow, WebhookSubscriptionRow
 from models.domain.referral import Referral
 from models.mail import Mailer
+from models.store.document_tables import DeliveryRow, WebhookSubscriptionRow
 from models.webhooks import EVENT_TYPES, WebhookSender, new_secret
 from tests.conftest import (
     LOOPBACK,

@@ -13,7 +13,7 @@ import pytest
 from activities.documents import DocumentRequest
 from api.keys import ALL_SCOPES, COUNCIL_WIDE_SCOPES, create_key
 from api.main import create_app
-from models.tables import LocalAuthorityRow
+from models.store.tables import LocalAuthorityRow
 from tests.conftest import Database, free_port, make_settings, serve_api
 from tests.documents import referrals as R
 from tests.documents.conftest import (

@@ -14,8 +14,8 @@ from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
 from activities.documents import DocumentRequest
-from models.document_tables import DocumentCopyRow, DocumentRow
-from models.tables import ProviderRow
+from models.store.document_tables import DocumentCopyRow, DocumentRow
+from models.store.tables import ProviderRow
 from tests.conftest import Database
 from tests.documents import referrals as R
 from tests.documents.conftest import (

@@ -22,7 +22,7 @@ from activities.notify import (
 from activities.records import EventRecord
 from models.documents import Issuer, long_date
 from models.mail import OutboxMailer, SmtpMailer
-from models.tables import NotificationRow
+from models.store.tables import NotificationRow
 from tests.conftest import Database, free_port
 from tests.documents import referrals as R
 from tests.documents.conftest import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from api.metrics import read_model_counts
-from models.tables import ProviderRow, table_of
+from models.store.tables import ProviderRow, table_of
 from tests.conftest import Database
 from tests.documents import referrals as R
 from tests.documents.conftest import (

@@ -11,8 +11,8 @@ import pytest
 
 from models.codec import Keyring
 from models.delivery import PermanentFailure
-from models.document_tables import WebhookSubscriberHealthRow, WebhookSubscriptionRow
 from models.secrets import is_sealed, seal_webhook_secrets, unseal
+from models.store.document_tables import WebhookSubscriberHealthRow, WebhookSubscriptionRow
 from models.webhooks import WebhookSender
 from tests.conftest import Database, free_port
 from tests.documents import referrals as R

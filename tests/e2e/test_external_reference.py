@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.references import SETTLE
-from models.tables import ExternalReferenceRow
+from models.store.tables import ExternalReferenceRow
 from tests.conftest import Stack
 from tests.e2e.helpers import command, create, eventually, ok
 from tests.e2e.test_documents import LA, PARENT

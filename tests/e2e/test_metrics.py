@@ -29,7 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.keys import create_key
 from api.metrics import Metrics
 from models.logging import configure_logging
-from models.tables import ReferralEventRow, ReferralRow
+from models.store.tables import ReferralEventRow, ReferralRow
 from tests.conftest import Stack, free_port, migrated_database
 from tests.e2e.helpers import command, create, ok, today
 from tests.factories import CHILD_NAME, HERTS, mediation_body
@@ -181,7 +181,7 @@ async def test_business_metrics_follow_the_read_model(stack: Stack) -> None:
 
 async def test_a_database_that_cannot_be_read_still_gives_an_answer(tmp_path: Path) -> None:
     """No tables (never migrated): the scrape answers, ``sendmed_read_model_up 0``."""
-    from models.db import make_engine, make_sessionmaker
+    from models.store.db import make_engine, make_sessionmaker
 
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     try:

@@ -35,8 +35,8 @@ from temporalio.worker import Worker
 from api.keys import ALL_SCOPES, create_key
 from api.main import create_app
 from models.codec import codec_from_settings
-from models.document_tables import DeliveryRow
 from models.settings import Settings
+from models.store.document_tables import DeliveryRow
 from tests.conftest import (
     DEV_SERVER_ARGS,
     Database,

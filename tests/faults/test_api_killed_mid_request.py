@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.idempotency import IN_PROGRESS, LEASE
 from models.settings import Settings
-from models.tables import IdempotencyRow
+from models.store.tables import IdempotencyRow
 from tests.conftest import Database, free_port, make_settings
 from tests.deploy.files import run_local
 from tests.factories import mediation_body

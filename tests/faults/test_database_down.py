@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.idempotency import key_digest
 from api.main import create_app
-from models.db import is_sqlite, make_engine, make_sessionmaker
+from models.store.db import is_sqlite, make_engine, make_sessionmaker
 from tests.conftest import Database, free_port, key_id_of, make_settings, serve_api
 from tests.e2e.helpers import create
 from tests.factories import mediation_body

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from models.document_tables import PENDING, SENT
+from models.store.document_tables import PENDING, SENT
 from tests.conftest import Database, free_port, make_settings
 from tests.e2e.helpers import command, create
 from tests.factories import mediation_body

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from models.document_tables import SENDING, SENT
+from models.store.document_tables import SENDING, SENT
 from tests.conftest import Database, free_port, make_settings, serve_api
 from tests.e2e.helpers import command, create
 from tests.factories import mediation_body

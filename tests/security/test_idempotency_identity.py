@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import delete
 
 from api.keys import Scope, create_key
-from models.tables import IdempotencyRow, table_of
+from models.store.tables import IdempotencyRow, table_of
 from tests.conftest import Stack
 from tests.e2e.helpers import command, ok
 from tests.factories import HERTS, mediation_body

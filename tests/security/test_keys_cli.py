@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from api import keys
-from models.auth_tables import ApiKeyRow
-from models.db import make_engine, make_sessionmaker
+from models.store.auth_tables import ApiKeyRow
+from models.store.db import make_engine, make_sessionmaker
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

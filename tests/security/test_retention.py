@@ -18,11 +18,11 @@ from activities.retention import (
     redact_snapshot,
 )
 from api.schemas import referral_read
-from models import reports
-from models.auth_tables import ErasureRow
-from models.document_tables import DocumentCopyRow, DocumentRow
 from models.domain.referral import Referral, Status
-from models.tables import IdempotencyRow, NotificationRow, ReferralRow
+from models.store import reports
+from models.store.auth_tables import ErasureRow
+from models.store.document_tables import DocumentCopyRow, DocumentRow
+from models.store.tables import IdempotencyRow, NotificationRow, ReferralRow
 from tests.conftest import Database, Stack
 from tests.documents.referrals import declined, signed
 from tests.factories import CHILD_DOB, CHILD_NAME

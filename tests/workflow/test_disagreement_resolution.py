@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowHandle
 
 from models.domain.referral import Outcome, PartyAnswer, Referral, Status
-from models.tables import NotificationRow
+from models.store.tables import NotificationRow
 from tests.factories import dr_body
 from tests.workflow.conftest import Harness, first_future, london
 from workflows.referral import ReferralWorkflow

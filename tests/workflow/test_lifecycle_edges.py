@@ -23,7 +23,7 @@ from models.domain.referral import (
     Referral,
     Status,
 )
-from models.tables import MeetingReservationRow, NotificationRow, ReferralEventRow
+from models.store.tables import MeetingReservationRow, NotificationRow, ReferralEventRow
 from tests.factories import dr_body, mediation_body
 from tests.workflow.conftest import Harness, london
 from workflows.referral import ReferralWorkflow

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import col, select
 
 from models.domain.referral import CertificateKind, Outcome, Status
-from models.tables import NotificationRow
+from models.store.tables import NotificationRow
 from tests.factories import mediation_body
 from tests.workflow.conftest import Harness, first_future, london
 

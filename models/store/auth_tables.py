@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-from models.tables import UTCDateTime
+from models.store.tables import UTCDateTime
 
 
 class ApiKeyRow(SQLModel, table=True):

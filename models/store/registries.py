@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import cursors
-from models.auth_tables import RegistryChangeRow
-from models.tables import table_of
+from models.store import cursors
+from models.store.auth_tables import RegistryChangeRow
+from models.store.tables import table_of
 
 Row = TypeVar("Row", bound=SQLModel)
 

@@ -25,7 +25,7 @@ from typing import Any, Final
 from sqlalchemy import JSON, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from models.tables import UTCDateTime
+from models.store.tables import UTCDateTime
 
 PENDING: Final = "pending"
 SENDING: Final = "sending"

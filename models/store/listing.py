@@ -5,7 +5,7 @@ and cost the same at page 1 and page 2,000. Sorting by next deadline puts referr
 open deadline (most closed ones) after all the others, by id; that is done as two index
 range scans (dated rows, then undated rows), never a sort of the whole table. Only the
 listing columns are read: never the snapshot, which holds personal data. Cursors are signed
-(``models/cursors.py``): a forged or altered one is refused before it reaches a query.
+(``models/store/cursors.py``): a forged or altered one is refused before it reaches a query.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import cursors
-from models.auth_tables import ApiKeyRow
 from models.domain.clock import start_of_london_day
-from models.tables import ReferralEventRow, ReferralRow, table_of
+from models.store import cursors
+from models.store.auth_tables import ApiKeyRow
+from models.store.tables import ReferralEventRow, ReferralRow, table_of
 
 REFERRALS = table_of(ReferralRow)
 EVENTS = table_of(ReferralEventRow)

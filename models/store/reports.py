@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.domain.referral import CertificateKind, MeetingOutcome, Outcome, Route
-from models.tables import ReferralEventRow, ReferralRow, table_of
+from models.store.tables import ReferralEventRow, ReferralRow, table_of
 
 REFERRALS = table_of(ReferralRow)
 EVENTS = table_of(ReferralEventRow)
