@@ -35,12 +35,12 @@ from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from models import migrate
-from models.codec import codec_from_settings
-from models.logging import configure_logging
-from models.secrets import seal_webhook_secrets
+from models.adapters.codec import codec_from_settings
+from models.adapters.logging import configure_logging
+from models.adapters.secrets import seal_webhook_secrets
+from models.adapters.webhooks import WebhookSender
 from models.settings import Settings
 from models.store.db import make_engine, make_sessionmaker
-from models.webhooks import WebhookSender
 from workflows.client import connect, data_converter, metrics_runtime, tls_config
 from workflows.reconcile import ReconcileWorkflow, ensure_reconcile_schedule
 from workflows.referral import ReferralWorkflow

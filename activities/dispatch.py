@@ -50,12 +50,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.messages import DeliveryOutcome
-from models.codec import Keyring, keyring_from_settings
-from models.delivery import PermanentFailure, TransientFailure
-from models.documents import Issuer, Letterhead
+from models.adapters.codec import Keyring, keyring_from_settings
+from models.adapters.delivery import PermanentFailure, TransientFailure
+from models.adapters.mail import Mailer, OutboxMailer, OutgoingMail, SmtpMailer, message_id
+from models.adapters.pdf import Issuer, Letterhead
+from models.adapters.secrets import unseal
+from models.adapters.webhooks import WebhookSender, body_bytes, webhook_id
 from models.domain.referral import Referral
-from models.mail import Mailer, OutboxMailer, OutgoingMail, SmtpMailer, message_id
-from models.secrets import unseal
 from models.settings import Settings
 from models.store.db import dialect_of, insert_stmt
 from models.store.document_tables import (
@@ -70,7 +71,6 @@ from models.store.document_tables import (
     WebhookSubscriptionRow,
 )
 from models.store.tables import LocalAuthorityRow, MediatorRow, ProviderRow, ReferralRow, table_of
-from models.webhooks import WebhookSender, body_bytes, webhook_id
 
 log = logging.getLogger(__name__)
 

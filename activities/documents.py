@@ -30,10 +30,9 @@ from activities.dispatch import (
     utcnow,
 )
 from activities.messages import DeliveryOutcome, DispatchReport, DocumentRequest
-from models.correlation import council_reference, subject_for
-from models.delivery import TransientFailure
-from models.document_refs import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
-from models.documents import (
+from models.adapters.delivery import TransientFailure
+from models.adapters.mail import Attachment, Mailer, OutgoingMail
+from models.adapters.pdf import (
     FAMILY,
     DocumentUnavailable,
     RenderedDocument,
@@ -41,13 +40,14 @@ from models.documents import (
     long_date,
     render,
 )
+from models.adapters.webhooks import DOCUMENT_EVENTS, WebhookSender
+from models.correlation import council_reference, subject_for
+from models.document_refs import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
 from models.domain.clock import LONDON
 from models.domain.referral import Referral
-from models.mail import Attachment, Mailer, OutgoingMail
 from models.store.db import dialect_of, insert_stmt
 from models.store.document_tables import DocumentCopyRow, DocumentRow
 from models.store.tables import table_of
-from models.webhooks import DOCUMENT_EVENTS, WebhookSender
 
 log = logging.getLogger(__name__)
 

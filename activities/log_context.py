@@ -1,10 +1,11 @@
 """Every log line an activity writes names its referral: ``referral_id``, never personal data.
 
 :class:`ReferralLogContext` is a worker interceptor (``worker.build_worker`` installs it). For
-each activity it sets :data:`models.logging.referral_context` to the referral the activity works
-for — from its workflow id (``referral-<uuid>``) or else from its input's ``referral_id`` — for
-the duration of the activity, so the handler's :class:`~models.logging.ReferralContextFilter`
-adds it to every record, including those of the libraries the activity calls.
+each activity it sets :data:`models.adapters.logging.referral_context` to the referral the
+activity works for — from its workflow id (``referral-<uuid>``) or else from its input's
+``referral_id`` — for the duration of the activity, so the handler's
+:class:`~models.adapters.logging.ReferralContextFilter` adds it to every record, including
+those of the libraries the activity calls.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from models.logging import referral_context
+from models.adapters.logging import referral_context
 
 WORKFLOW_ID_PREFIX = "referral-"
 

@@ -28,12 +28,12 @@ from temporalio import activity
 
 from activities.dispatch import Case, DispatchConfig, Dispatcher, Reach, keepalive
 from activities.records import referral_row_values
-from models.delivery import TransientFailure
+from models.adapters.delivery import TransientFailure
+from models.adapters.mail import Mailer, OutgoingMail
+from models.adapters.webhooks import WebhookSender
 from models.domain.referral import Referral, Status
-from models.mail import Mailer, OutgoingMail
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import ReferralEventRow, ReferralRow, table_of
-from models.webhooks import WebhookSender
 from workflows.client import referral_id_from_workflow_id
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from models.codec import EncryptionCodec, codec_from_settings
+from models.adapters.codec import EncryptionCodec, codec_from_settings
 from models.settings import Settings
 
 

@@ -24,8 +24,8 @@ from api.routes import (
     timescales,
     webhooks,
 )
-from models.codec import EncryptionCodec, codec_from_settings
-from models.logging import configure_logging
+from models.adapters.codec import EncryptionCodec, codec_from_settings
+from models.adapters.logging import configure_logging
 from models.settings import Settings
 from models.store.db import make_engine, make_sessionmaker
 from workflows.client import connect, data_converter, metrics_runtime, tls_config

@@ -39,8 +39,9 @@ come from the worker's own endpoint (``SENDMED_WORKER_METRICS_ADDRESS``, see
 ``workflows.client.metrics_runtime``), not from here.
 
 Each request also writes one access-log line (``api.access``: method, route template, status,
-duration) and, on routes with a ``{referral_id}``, sets :data:`models.logging.referral_context`
-so that every line logged while serving it carries ``referral_id``.
+duration) and, on routes with a ``{referral_id}``, sets
+:data:`models.adapters.logging.referral_context` so that every line logged while serving it
+carries ``referral_id``.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import RouteEntry, route_path, route_table
+from models.adapters.logging import referral_context
 from models.domain.referral import CertificateKind, Route, Status
-from models.logging import referral_context
 from models.store.document_tables import FAILED, PENDING, SENDING, DeliveryRow
 from models.store.tables import ReferralEventRow, ReferralRow, table_of
 

@@ -178,9 +178,9 @@ API_FRAMES = (
     ("command route (send_command; awaits Temporal)", "send_command (api/routes/referrals.py"),
     ("validating email addresses (email-validator)", "email_validator/"),
     ("SQLAlchemy + psycopg (every query)", "sqlalchemy/|psycopg/"),
-    ("Temporal client (execute_update, codec)", "temporalio/|models/codec.py"),
+    ("Temporal client (execute_update, codec)", "temporalio/|models/adapters/codec.py"),
     ("response model and JSON (referral_read, serialize)", "referral_read|serialize_response"),
-    ("logging (access log line, redaction)", "logging/__init__.py|models/logging.py"),
+    ("logging (access log line, redaction)", "logging/__init__.py|models/adapters/logging.py"),
 )
 
 

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from api.keys import create_key  # noqa: E402
 from bench.harness import api_argv, free_port, percentile  # noqa: E402
 from models import migrate  # noqa: E402
-from models.bank_holidays import england_and_wales_calendar  # noqa: E402
+from models.adapters.bank_holidays import england_and_wales_calendar  # noqa: E402
 from models.domain import transitions as tr  # noqa: E402
 from models.domain.referral import ReferralCreate  # noqa: E402
 from models.store import listing  # noqa: E402

@@ -59,7 +59,7 @@ from bench.harness import (  # noqa: E402
     stop_on_sigterm,
     write_section,
 )
-from models.codec import codec_from_settings  # noqa: E402
+from models.adapters.codec import codec_from_settings  # noqa: E402
 from worker import WORKFLOWS, sandbox_runner  # noqa: E402
 from workflows.client import data_converter, workflow_id  # noqa: E402
 from workflows.referral import ReferralWorkflow  # noqa: E402

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-from models.logging import configure_logging
+from models.adapters.logging import configure_logging
 from models.settings import Settings
 from workflows import search_attributes
 from workflows.client import connect

@@ -1,7 +1,7 @@
 """What identifies an issued document: its kind, number, title, links and digest.
 
 Light on purpose (no PDF library): the API uses it to find and describe stored documents,
-``models/documents.py`` to render them.
+``models/adapters/pdf.py`` to render them.
 """
 
 from __future__ import annotations

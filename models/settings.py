@@ -276,7 +276,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        from models.codec import DEV_KEY_BYTES, Keyring
+        from models.adapters.codec import DEV_KEY_BYTES, Keyring
 
         keys = {k: v.get_secret_value() for k, v in self.codec_keys.items()}
         keyring = Keyring.from_config(keys, self.codec_active_key_id) if keys else None

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from models.mail import SmtpMailer
+from models.adapters.mail import SmtpMailer
 from tests.conftest import free_port, serve_api
 
 # --------------------------------------------------------------------------- SMTP

@@ -1,7 +1,8 @@
 """The one way to reach Temporal: every client uses the pydantic data converter.
 
-With a payload codec (``models.codec.EncryptionCodec``, built from settings by the worker and
-the API) every payload and every failure message is encrypted before it reaches Temporal.
+With a payload codec (``models.adapters.codec.EncryptionCodec``, built from settings by the
+worker and the API) every payload and every failure message is encrypted before it reaches
+Temporal.
 """
 
 from __future__ import annotations

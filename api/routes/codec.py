@@ -25,7 +25,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import SettingsDep, get_codec
 from api.errors import Problem, validation_problem
-from models.codec import CodecError, TooLarge
+from models.adapters.codec import CodecError, TooLarge
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest, reused
 from api.schemas import ReferralRead, referral_read
 from api.temporal import bounded
-from models.bank_holidays import england_and_wales_calendar
+from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain import transitions as tr
 from models.domain.clock import london_date
 from models.domain.commands import COMMAND_MODELS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import SettingsDep
-from models.bank_holidays import england_and_wales_calendar
+from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain.timescales import (
     TimescalesRequest,
     TimescalesResponse,

@@ -2,13 +2,13 @@
 
 Each subscription has a URL, the event types it wants, optionally one council, and its own
 signing secret (``whsec_…``, Standard Webhooks), shown once, in the creation response and
-stored sealed with the codec key (``models/secrets.py``). Deleting a subscription disables
+stored sealed with the codec key (``models/adapters/secrets.py``). Deleting a subscription disables
 it: nothing more is sent to it, and its delivery history stays readable. The service
 disables one by itself when its deliveries keep failing (``disabled_reason``).
 
 A URL must reach a public address: loopback, private, link-local (cloud metadata included),
 reserved and multicast addresses are refused (422) unless ``SENDMED_WEBHOOK_ALLOWED_HOSTS``
-names them, and every send checks again (``models/webhooks.py``).
+names them, and every send checks again (``models/adapters/webhooks.py``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent
 from api.routes.documents import DeliveryRead, delivery_read
 from api.routes.referrals import client_id
+from models.adapters.secrets import seal
+from models.adapters.webhooks import EgressPolicy, EventType, default_port, new_secret, resolve
 from models.domain.referral import Identifier
-from models.secrets import seal
 from models.settings import Settings
 from models.store.document_tables import (
     DeliveryRow,
@@ -37,7 +38,6 @@ from models.store.document_tables import (
     WebhookSubscriptionRow,
 )
 from models.store.tables import LocalAuthorityRow
-from models.webhooks import EgressPolicy, EventType, default_port, new_secret, resolve
 
 router = APIRouter(prefix="/webhook-subscriptions", tags=["webhooks"])
 HEALTH = WebhookSubscriberHealthRow

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from models.codec import Keyring
+from models.adapters.codec import Keyring
 
 CONTEXT = b"send-referrals list cursor v1"
 TAG_BYTES = 16

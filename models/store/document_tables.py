@@ -9,7 +9,7 @@
   never sends twice. States: pending → sending → sent | failed; ``manual`` for recipients
   who prefer post or phone; ``cancelled`` when a webhook subscription was disabled first.
 - ``webhook_subscription``: back-office endpoints, their signing secret (sealed with the codec
-  key, ``models/secrets.py``) and event filter.
+  key, ``models/adapters/secrets.py``) and event filter.
 - ``webhook_subscriber_health``: deliveries in a row that failed for good per subscription;
   a subscriber that keeps failing is disabled (``disabled_reason``) and its provider told.
 

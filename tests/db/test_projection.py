@@ -8,7 +8,7 @@ from pydantic import TypeAdapter
 from sqlmodel import col, select
 
 from activities.records import EventRecord, Projection, RecordActivities
-from models.bank_holidays import england_and_wales_calendar
+from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain import transitions as tr
 from models.domain.commands import InformationSession
 from models.domain.referral import ReferralCreate

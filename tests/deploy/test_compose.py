@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from models.codec import generate_key
+from models.adapters.codec import generate_key
 from models.settings import Settings
 from tests.deploy.files import (
     COMPOSE_DIR,

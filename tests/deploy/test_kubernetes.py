@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 
 from api.auth import PUBLIC, required_scope
-from models.codec import generate_key
+from models.adapters.codec import generate_key
 from models.settings import Settings
 from tests.deploy.files import (
     DEPLOY,

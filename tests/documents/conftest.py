@@ -20,10 +20,10 @@ from activities.dispatch import DispatchConfig
 from activities.documents import DocumentActivities
 from activities.notify import NotifyActivities
 from activities.records import Projection, RecordActivities
+from models.adapters.mail import Mailer
+from models.adapters.webhooks import EVENT_TYPES, WebhookSender, new_secret
 from models.domain.referral import Referral
-from models.mail import Mailer
 from models.store.document_tables import DeliveryRow, WebhookSubscriptionRow
-from models.webhooks import EVENT_TYPES, WebhookSender, new_secret
 from tests.conftest import (
     LOOPBACK,
     Database,

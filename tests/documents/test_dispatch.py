@@ -371,8 +371,8 @@ async def test_a_number_that_is_not_in_the_referral_is_refused_for_good(
 
 
 async def test_webhook_to_a_host_outside_the_allowlist_fails_without_connecting() -> None:
-    from models.delivery import PermanentFailure
-    from models.webhooks import WebhookSender
+    from models.adapters.delivery import PermanentFailure
+    from models.adapters.webhooks import WebhookSender
 
     sender = WebhookSender(timeout=1, allowed_hosts=frozenset({"127.0.0.1"}))
     with pytest.raises(PermanentFailure, match="ALLOWED_HOSTS"):

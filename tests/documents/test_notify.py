@@ -20,8 +20,8 @@ from activities.notify import (
     notification_text,
 )
 from activities.records import EventRecord
-from models.documents import Issuer, long_date
-from models.mail import OutboxMailer, SmtpMailer
+from models.adapters.mail import OutboxMailer, SmtpMailer
+from models.adapters.pdf import Issuer, long_date
 from models.store.tables import NotificationRow
 from tests.conftest import Database, free_port
 from tests.documents import referrals as R

@@ -14,7 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from activities.notify import NotificationRequest, cancellation_attachment, notification_text
-from models.documents import Issuer, Letterhead, long_date, render
+from models.adapters.pdf import Issuer, Letterhead, long_date, render
 from tests.documents import referrals as R
 from tests.factories import mediation_body
 

@@ -11,8 +11,7 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import Destination, DictionaryObject
 
-from models.document_refs import DocumentKind, kind_of
-from models.documents import (
+from models.adapters.pdf import (
     DocumentUnavailable,
     Issuer,
     Letterhead,
@@ -21,6 +20,7 @@ from models.documents import (
     meeting_calendar,
     render,
 )
+from models.document_refs import DocumentKind, kind_of
 from models.domain.clock import LONDON
 from models.domain.referral import Referral
 from tests.documents import referrals as R

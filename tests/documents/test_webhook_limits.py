@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from models.codec import Keyring
-from models.delivery import PermanentFailure
-from models.secrets import is_sealed, seal_webhook_secrets, unseal
+from models.adapters.codec import Keyring
+from models.adapters.delivery import PermanentFailure
+from models.adapters.secrets import is_sealed, seal_webhook_secrets, unseal
+from models.adapters.webhooks import WebhookSender
 from models.store.document_tables import WebhookSubscriberHealthRow, WebhookSubscriptionRow
-from models.webhooks import WebhookSender
 from tests.conftest import Database, free_port
 from tests.documents import referrals as R
 from tests.documents.conftest import (

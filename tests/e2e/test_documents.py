@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from models.documents import long_date
+from models.adapters.pdf import long_date
 from tests.conftest import Stack
 from tests.e2e.helpers import command, create, eventually, ok, today
 from tests.factories import CHILD_NAME, mediation_body

@@ -16,8 +16,8 @@ from typing import Any
 import icalendar
 import pytest
 
-from models.bank_holidays import england_and_wales_calendar
-from models.documents import long_date
+from models.adapters.bank_holidays import england_and_wales_calendar
+from models.adapters.pdf import long_date
 from models.domain.deadlines import add_working_days, last_friday_in_june
 from tests.conftest import Stack
 from tests.e2e.helpers import command, create, eventually, london_at, meeting_day, ok, today

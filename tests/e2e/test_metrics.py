@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.keys import create_key
 from api.metrics import Metrics
-from models.logging import configure_logging
+from models.adapters.logging import configure_logging
 from models.store.tables import ReferralEventRow, ReferralRow
 from tests.conftest import Stack, free_port, migrated_database
 from tests.e2e.helpers import command, create, ok, today

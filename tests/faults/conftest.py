@@ -34,7 +34,7 @@ from temporalio.worker import Worker
 
 from api.keys import ALL_SCOPES, create_key
 from api.main import create_app
-from models.codec import codec_from_settings
+from models.adapters.codec import codec_from_settings
 from models.settings import Settings
 from models.store.document_tables import DeliveryRow
 from tests.conftest import (

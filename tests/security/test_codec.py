@@ -11,7 +11,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
-from models.codec import (
+from models.adapters.codec import (
     DEV_KEY_ID,
     ENCODING,
     KEY_ID,

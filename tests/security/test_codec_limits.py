@@ -6,7 +6,7 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
-from models.codec import TooLarge, codec_from_settings
+from models.adapters.codec import TooLarge, codec_from_settings
 from tests.conftest import Stack, make_settings
 
 BOMB_BYTES = 64 * 1024 * 1024  # 64 MiB of zeros: about 64 KB once compressed

@@ -24,7 +24,7 @@ from temporalio.api.common.v1 import Payload
 
 from api import auth
 from api.keys import ALL_SCOPES, COUNCIL_WIDE_SCOPES, create_key, main, new_token, secret_digest
-from models.codec import codec_from_settings
+from models.adapters.codec import codec_from_settings
 from models.store.auth_tables import ApiKeyRow
 from tests.conftest import Stack
 from tests.e2e.helpers import command, create, ok

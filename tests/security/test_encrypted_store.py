@@ -29,7 +29,13 @@ from temporalio.worker import Replayer
 
 from api.keys import ALL_SCOPES, Scope, create_key
 from api.main import create_app
-from models.codec import EncryptionCodec, Keyring, codec_from_settings, generate_key, key_ids
+from models.adapters.codec import (
+    EncryptionCodec,
+    Keyring,
+    codec_from_settings,
+    generate_key,
+    key_ids,
+)
 from models.domain import transitions as tr
 from models.domain.commands import Command
 from models.domain.referral import Referral, ReferralCreate, Status

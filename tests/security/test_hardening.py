@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from api.main import create_app
-from models.codec import DEV_KEY_BYTES, generate_key
+from models.adapters.codec import DEV_KEY_BYTES, generate_key
 from models.settings import Environment, Settings
 from tests.conftest import Stack, free_port, make_settings, serve_api
 from workflows.client import connect

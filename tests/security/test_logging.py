@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from models.domain.referral import ReferralCreate
-from models.logging import (
+from models.adapters.logging import (
     REDACTED,
     ConsoleFormatter,
     JsonFormatter,
@@ -19,6 +18,7 @@ from models.logging import (
     configure_logging,
     redact_text,
 )
+from models.domain.referral import ReferralCreate
 from tests.conftest import Stack, make_settings
 from tests.e2e.helpers import meeting_day
 from tests.factories import CHILD_DOB, CHILD_NAME, mediation_body

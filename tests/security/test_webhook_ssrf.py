@@ -11,7 +11,7 @@ import pytest
 
 from api.keys import Scope, create_key
 from api.main import create_app
-from models.secrets import is_sealed
+from models.adapters.secrets import is_sealed
 from models.store.document_tables import DeliveryRow, WebhookSubscriptionRow
 from tests.conftest import Database, free_port, make_settings, serve_api
 

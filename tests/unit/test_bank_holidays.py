@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 from dateutil.easter import easter
 
-from models.bank_holidays import england_and_wales_calendar
+from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain.deadlines import HolidayCalendar
 
 MONDAY = 0

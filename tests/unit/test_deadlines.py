@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from models.bank_holidays import england_and_wales_calendar
+from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain import deadlines as dl
 from models.domain.clock import LONDON, london_date, start_of_london_day
 from models.domain.deadlines import CalendarRangeError, DeadlineRule, HolidayCalendar

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from models.bank_holidays import england_and_wales_calendar
+from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain.deadlines import CalendarRangeError
 from models.domain.timescales import (
     TimescalesRequest,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from models.bank_holidays import england_and_wales_calendar
+from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain import deadlines as dl
 from models.domain.timescales import TimescalesRequest, compute_timescales, years_needed
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.codec import NONCE_BYTES, CodecError, Keyring
+from models.adapters.codec import NONCE_BYTES, CodecError, Keyring
 from models.store.document_tables import WebhookSubscriptionRow
 from models.store.tables import table_of
 

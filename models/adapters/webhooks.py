@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks import Webhook
 
-from models.delivery import PermanentFailure, TransientFailure, digest
+from models.adapters.delivery import PermanentFailure, TransientFailure, digest
 
 DOCUMENT_EVENTS: Final[dict[str, str]] = {
     "certificate": "certificate.issued",

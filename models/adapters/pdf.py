@@ -33,6 +33,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
+from models.adapters.ics import calendar_file
 from models.document_refs import (
     DAYS,
     MONTHS,
@@ -60,7 +61,6 @@ from models.domain.referral import (
     Route,
     VenueKind,
 )
-from models.ics import calendar_file
 
 
 class DocumentUnavailable(ValueError):
@@ -848,7 +848,7 @@ def meeting_calendar(
     link: str | None,
     cancelled: bool = False,
 ) -> bytes:
-    """The meeting as a one-event iCalendar file (``models.ics``): the invitation's, or
+    """The meeting as a one-event iCalendar file (``models.adapters.ics``): the invitation's, or
     (``cancelled``) the same event's cancellation. No personal data beyond the link."""
     route = _route_name(referral)
     if cancelled:

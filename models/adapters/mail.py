@@ -26,7 +26,7 @@ import aiosmtplib
 from email_validator import EmailNotValidError, validate_email
 from pydantic import SecretStr
 
-from models.delivery import PermanentFailure, TransientFailure, digest
+from models.adapters.delivery import PermanentFailure, TransientFailure, digest
 
 
 @dataclass(frozen=True)
