@@ -41,9 +41,9 @@ from models.adapters.pdf import (
     render,
 )
 from models.adapters.webhooks import DOCUMENT_EVENTS, WebhookSender
-from models.correlation import council_reference, subject_for
-from models.document_refs import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
 from models.domain.clock import LONDON
+from models.domain.correlation import council_reference, subject_for
+from models.domain.documents import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
 from models.domain.referral import Referral
 from models.store.db import dialect_of, insert_stmt
 from models.store.document_tables import DocumentCopyRow, DocumentRow

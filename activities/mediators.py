@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.availability import parse_dates_off, parse_hours, unavailability
+from models.domain.availability import parse_dates_off, parse_hours, unavailability
 from models.domain.referral import MediatorSummary, Venue, VenueKind
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import (

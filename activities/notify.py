@@ -41,8 +41,8 @@ from models.adapters.delivery import TransientFailure
 from models.adapters.mail import Attachment, Mailer, OutgoingMail
 from models.adapters.pdf import Issuer, cancelled_meeting_calendar, clock_time, long_date
 from models.adapters.webhooks import STATUS_EVENT_FIELDS, WebhookSender
-from models.correlation import council_reference, subject_for
 from models.domain.clock import london_date
+from models.domain.correlation import council_reference, subject_for
 from models.domain.referral import MeetingStatus, Referral
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import NotificationRow, ReferralRow, table_of

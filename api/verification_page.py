@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Request
 
-from models.document_refs import long_date
+from models.domain.documents import long_date
 
 PAGE = """<!DOCTYPE html>
 <html lang="en-GB">

@@ -22,7 +22,7 @@ from api.deps import SettingsDep
 from api.errors import Problem
 from api.routes.referrals import ReferralId
 from api.verification_page import verification_page, wants_html
-from models.document_refs import (
+from models.domain.documents import (
     ICS,
     document_url,
     kind_of,

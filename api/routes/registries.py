@@ -44,7 +44,7 @@ from api.deps import SessionDep
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent
 from api.routes.referrals import client_id
-from models.availability import DatesOff, WorkingHours
+from models.domain.availability import DatesOff, WorkingHours
 from models.domain.referral import Identifier, ShortText, Text
 from models.store import registries
 from models.store.auth_tables import RegistryChangeRow

@@ -34,7 +34,8 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
 from models.adapters.ics import calendar_file
-from models.document_refs import (
+from models.domain.clock import LONDON, start_of_london_day
+from models.domain.documents import (
     DAYS,
     MONTHS,
     PREFIX,
@@ -42,8 +43,7 @@ from models.document_refs import (
     sha256_hex,
     verify_url,
 )
-from models.document_refs import long_date as long_date  # documents' date style, re-exported
-from models.domain.clock import LONDON, start_of_london_day
+from models.domain.documents import long_date as long_date  # documents' date style, re-exported
 from models.domain.referral import (
     ActionKind,
     AgreedAction,

@@ -20,8 +20,8 @@ from models.adapters.pdf import (
     meeting_calendar,
     render,
 )
-from models.document_refs import DocumentKind, kind_of
 from models.domain.clock import LONDON
+from models.domain.documents import DocumentKind, kind_of
 from models.domain.referral import Referral
 from tests.documents import referrals as R
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from html.parser import HTMLParser
 
-from models.document_refs import long_date
+from models.domain.documents import long_date
 from tests.conftest import Stack
 from tests.e2e.helpers import command, create, eventually, ok
 from tests.factories import CHILD_NAME, mediation_body
