@@ -45,8 +45,8 @@ with workflow.unsafe.imports_passed_through():
         Referral,
     )
     from models.domain.summary import any_breach, breaches, latest_breach, next_due, status_line
+    from models.messages import Closed, CommandEnvelope, Created, StartReferral
     from workflows import search_attributes as sa
-    from workflows.messages import Closed, CommandEnvelope, Created, StartReferral
 
 ILLEGAL = "IllegalTransition"
 INVALID = "InvalidCommand"
