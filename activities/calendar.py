@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain.deadlines import HolidayCalendar
-
-
-class HolidayRange(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    first_year: int
-    last_year: int
+from models.messages import HolidayRange
 
 
 class CalendarActivities:

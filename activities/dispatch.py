@@ -49,7 +49,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from activities.messages import DeliveryOutcome
 from models.adapters.codec import Keyring, keyring_from_settings
 from models.adapters.delivery import PermanentFailure, TransientFailure
 from models.adapters.mail import Mailer, OutboxMailer, OutgoingMail, SmtpMailer, message_id
@@ -57,6 +56,7 @@ from models.adapters.pdf import Issuer, Letterhead
 from models.adapters.secrets import unseal
 from models.adapters.webhooks import WebhookSender, body_bytes, webhook_id
 from models.domain.referral import Referral
+from models.messages import DeliveryOutcome
 from models.settings import Settings
 from models.store.db import dialect_of, insert_stmt
 from models.store.document_tables import (

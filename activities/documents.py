@@ -29,7 +29,6 @@ from activities.dispatch import (
     reach,
     utcnow,
 )
-from activities.messages import DeliveryOutcome, DispatchReport, DocumentRequest
 from models.adapters.delivery import TransientFailure
 from models.adapters.mail import Attachment, Mailer, OutgoingMail
 from models.adapters.pdf import (
@@ -40,23 +39,19 @@ from models.adapters.pdf import (
     long_date,
     render,
 )
-from models.adapters.webhooks import DOCUMENT_EVENTS, WebhookSender
+from models.adapters.webhooks import WebhookSender
 from models.domain.clock import LONDON
 from models.domain.correlation import council_reference, subject_for
 from models.domain.documents import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
 from models.domain.referral import Referral
+from models.messages import DOCUMENT_EVENTS, DeliveryOutcome, DispatchReport, DocumentRequest
 from models.store.db import dialect_of, insert_stmt
 from models.store.document_tables import DocumentCopyRow, DocumentRow
 from models.store.tables import table_of
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "DeliveryOutcome",
-    "DispatchReport",
-    "DocumentActivities",
-    "DocumentRequest",
-]
+__all__ = ["DocumentActivities"]
 
 
 class DocumentActivities:

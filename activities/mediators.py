@@ -12,9 +12,6 @@ take the same slot.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import and_
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -24,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from models.domain.availability import parse_dates_off, parse_hours, unavailability
 from models.domain.referral import MediatorSummary, Venue, VenueKind
+from models.messages import BOOKING_REJECTED, BookingRequest, BookingVetted, Release
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import (
     LocalAuthorityRow,
@@ -32,37 +30,6 @@ from models.store.tables import (
     VenueRow,
     table_of,
 )
-
-BOOKING_REJECTED = "BookingRejected"
-
-
-class BookingRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    referral_id: str
-    meeting_id: str
-    local_authority: str
-    organisations: tuple[str, ...]
-    mediator_id: str
-    venue_kind: VenueKind
-    venue_id: str | None = None
-    video_link: str | None = None
-    starts_at: datetime
-    ends_at: datetime
-
-
-class BookingVetted(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    mediator: MediatorSummary
-    venue: Venue
-
-
-class Release(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    referral_id: str
-    meeting_id: str
 
 
 def _reject(message: str, field: str) -> ApplicationError:

@@ -35,21 +35,26 @@ from activities.dispatch import (
     keepalive,
     reach,
 )
-from activities.messages import DeliveryOutcome, NotificationRequest, PublishRequest
-from activities.records import EventRecord
 from models.adapters.delivery import TransientFailure
 from models.adapters.mail import Attachment, Mailer, OutgoingMail
 from models.adapters.pdf import Issuer, cancelled_meeting_calendar, clock_time, long_date
-from models.adapters.webhooks import STATUS_EVENT_FIELDS, WebhookSender
+from models.adapters.webhooks import WebhookSender
 from models.domain.clock import london_date
 from models.domain.correlation import council_reference, subject_for
 from models.domain.referral import MeetingStatus, Referral
+from models.messages import (
+    STATUS_EVENT_FIELDS,
+    DeliveryOutcome,
+    EventRecord,
+    NotificationRequest,
+    PublishRequest,
+)
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import NotificationRow, ReferralRow, table_of
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NotificationRequest", "NotifyActivities", "PublishRequest", "channel_for"]
+__all__ = ["NotifyActivities", "channel_for"]
 
 
 def channel_for(referral: Referral, recipient: str) -> str:

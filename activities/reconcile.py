@@ -20,7 +20,6 @@ import logging
 import re
 from datetime import UTC, date, datetime
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +31,7 @@ from models.adapters.delivery import TransientFailure
 from models.adapters.mail import Mailer, OutgoingMail
 from models.adapters.webhooks import WebhookSender
 from models.domain.referral import Referral, Status
+from models.messages import CancellationQuery, ReconcileRequest, ReconcileResult
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import ReferralEventRow, ReferralRow, table_of
 from workflows.client import referral_id_from_workflow_id
@@ -45,26 +45,6 @@ STOPPED_QUERY = (
 )
 SYSTEM_ACTOR = "system (reconciler)"
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
-
-
-class ReconcileRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    today: date
-
-
-class ReconcileResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    checked: int
-    stopped: tuple[str, ...]
-
-
-class CancellationQuery(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    workflow_id: str
-    run_id: str | None = None
 
 
 class ReconcileActivities:

@@ -7,37 +7,18 @@ an older write never overwrites a newer state.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from models.domain.referral import Referral
 from models.domain.summary import any_breach, next_due
+from models.messages import Projection
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import ReferralEventRow, ReferralRow, table_of
-
-
-class EventRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    seq: int
-    type: str
-    on: date
-    at: datetime
-    actor: str
-    data: dict[str, Any]
-
-
-class Projection(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    referral: Referral
-    events: tuple[EventRecord, ...] = ()
-    at: datetime
 
 
 def referral_row_values(referral: Referral, at: datetime) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -30,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from models.domain.referral import Referral, Status
+from models.messages import RetentionRequest, RetentionResult
 from models.store.auth_tables import ErasureRow
 from models.store.document_tables import DocumentCopyRow, DocumentRow
 from models.store.tables import IdempotencyRow, NotificationRow, ReferralRow, table_of
@@ -171,21 +171,6 @@ ERASERS: dict[str, Eraser] = {
 
 
 # --------------------------------------------------------------------------- the activity
-
-
-class RetentionRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    today: date
-    batch: int = 100
-
-
-class RetentionResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    erased: int
-    more: bool
-    idempotency_records_deleted: int = 0
 
 
 class RetentionActivities:

@@ -1,20 +1,34 @@
-"""The workflow's own messages: its input, the command envelope and its answers.
+"""Every payload that crosses Temporal: workflow inputs and results, update envelopes,
+activity arguments and results, the error types the API reads, and the webhook event types.
 
-A module of their own, imported through the sandbox (``imports_passed_through``): the
-workflow module is executed afresh for every new workflow instance, and building these
-pydantic models (the input embeds the whole referral request schema) there cost about 6 % of
-the worker's CPU under load (docs/PERFORMANCE.md). Pure: no clock, environment or I/O.
+Pure (stdlib, pydantic and ``models.domain``): the workflow imports this module through the
+sandbox's pass-through without loading the database, mail, PDF or webhook libraries, and so
+does the API. Payloads carry no class or module path (``json/plain``), so a class can move
+here without touching a recorded history; field names and values never change.
+
+Imported through the sandbox (``imports_passed_through``): the workflow module is executed
+afresh for every new workflow instance, and building these pydantic models (the input embeds
+the whole referral request schema) there cost about 6 % of the worker's CPU under load
+(docs/PERFORMANCE.md). No clock, environment or I/O.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.domain import transitions as tr
 from models.domain.commands import Command
-from models.domain.referral import DisagreementResolutionReferralCreate, MediationReferralCreate
+from models.domain.referral import (
+    DisagreementResolutionReferralCreate,
+    MediationReferralCreate,
+    MediatorSummary,
+    Referral,
+    Venue,
+    VenueKind,
+)
 
 
 class StartReferral(BaseModel):
@@ -57,3 +71,231 @@ class Closed(BaseModel):
     referral_id: str
     outcome: str | None
     closed_on: date | None
+
+
+# --------------------------------------------------------------------------- failures
+# The types of the errors the workflow answers an update with (the API reads them).
+
+
+ILLEGAL = "IllegalTransition"
+INVALID = "InvalidCommand"
+IDEMPOTENCY_MISMATCH = "IdempotencyMismatch"
+UNAVAILABLE = "Unavailable"
+
+
+# --------------------------------------------------------------------------- retention
+
+
+class RetentionRun(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    batch: int = 100
+    max_batches: int = 100
+
+
+class RetentionSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    erased: int
+    idempotency_records_deleted: int
+
+
+class RetentionRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    today: date
+    batch: int = 100
+
+
+class RetentionResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    erased: int
+    more: bool
+    idempotency_records_deleted: int = 0
+
+
+# --------------------------------------------------------------------------- reconciler
+
+
+class ReconcileRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    today: date
+
+
+class ReconcileResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    checked: int
+    stopped: tuple[str, ...]
+
+
+class CancellationQuery(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    run_id: str | None = None
+
+
+# --------------------------------------------------------------------------- activities
+
+
+class HolidayRange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    first_year: int
+    last_year: int
+
+
+class EventRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    type: str
+    on: date
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+
+
+class Projection(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    referral: Referral
+    events: tuple[EventRecord, ...] = ()
+    at: datetime
+
+
+BOOKING_REJECTED = "BookingRejected"
+
+
+class BookingRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    referral_id: str
+    meeting_id: str
+    local_authority: str
+    organisations: tuple[str, ...]
+    mediator_id: str
+    venue_kind: VenueKind
+    venue_id: str | None = None
+    video_link: str | None = None
+    starts_at: datetime
+    ends_at: datetime
+
+
+class BookingVetted(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    mediator: MediatorSummary
+    venue: Venue
+
+
+class Release(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    referral_id: str
+    meeting_id: str
+
+
+class NotificationRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    referral_id: str
+    template: str
+    recipients: tuple[str, ...]
+    data: dict[str, str] = {}
+
+
+class PublishRequest(BaseModel):
+    """Referral events as projected (``seq`` makes each webhook's id stable)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    referral_id: str
+    events: tuple[EventRecord, ...]
+
+
+class DocumentRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str  # stable per effect: "<workflow_id>:effect-<n>"
+    referral_id: str
+    kind: Literal["certificate", "agreement", "invitation"]
+    number: str  # the document number (for certificates: Certificate.number)
+    meeting_id: str | None = None  # for invitations: which Meeting in referral.meetings
+    recipients: tuple[str, ...]  # "family", "supporter", "mediator", or party ids
+
+
+class DeliveryOutcome(BaseModel):
+    """What happened to one delivery (a recipient by email, or a webhook subscription)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    recipient: str
+    channel: str  # email, webhook, post, phone or none
+    status: Literal["sent", "failed", "manual"]
+    detail: str | None = None
+
+
+class DispatchReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    number: str
+    kind: str
+    sha256: str
+    issued_on: date
+    deliveries: tuple[DeliveryOutcome, ...]
+
+
+# --------------------------------------------------------------------------- webhook events
+
+
+DOCUMENT_EVENTS: Final[dict[str, str]] = {
+    "certificate": "certificate.issued",
+    "agreement": "agreement.signed",
+    "invitation": "meeting.booked",
+}
+
+
+STATUS_EVENTS: Final[tuple[str, ...]] = (
+    "referral.created",
+    "referral.status_changed",
+    "referral.closed",
+    "deadline.breached",
+    "deadline.met",  # only when it corrects an earlier deadline.breached (corrected: true)
+    "meeting.cancelled",  # by cancel-meeting, or because the referral ended
+    "referral.reopened",  # a closure by the clock corrected by a fact dated in time
+)
+
+
+EVENT_TYPES: Final[tuple[str, ...]] = (*DOCUMENT_EVENTS.values(), *STATUS_EVENTS)
+
+
+EventType = Literal[
+    "certificate.issued",
+    "agreement.signed",
+    "meeting.booked",
+    "referral.created",
+    "referral.status_changed",
+    "referral.closed",
+    "deadline.breached",
+    "deadline.met",
+    "meeting.cancelled",
+    "referral.reopened",
+]
+assert get_args(EventType) == EVENT_TYPES
+
+
+# The only event data forwarded, per type: codes and dates, never free text.
+STATUS_EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "referral.created": ("route", "status"),
+    "referral.status_changed": ("from", "to"),
+    "referral.closed": ("outcome",),
+    "deadline.breached": ("deadline", "rule"),
+    "deadline.met": ("deadline", "rule", "due_on", "met_on", "corrected"),
+    "meeting.cancelled": ("meeting", "cancelled_by", "reason"),
+    "referral.reopened": ("reason", "party", "answered_on", "closed_on", "from_outcome"),
+}

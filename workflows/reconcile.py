@@ -26,8 +26,8 @@ from temporalio.client import (
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.reconcile import ReconcileRequest, ReconcileResult
     from models.domain.clock import london_date
+    from models.messages import ReconcileRequest, ReconcileResult
 
 SCHEDULE_ID = "reconcile-referrals"
 WORKFLOW_ID = "reconcile-referrals"

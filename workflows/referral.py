@@ -22,16 +22,6 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import HolidayRange
-    from activities.mediators import BookingRequest, BookingVetted, Release
-    from activities.messages import (
-        DispatchReport,
-        DocumentRequest,
-        NotificationRequest,
-        PublishRequest,
-    )
-    from activities.reconcile import CancellationQuery
-    from activities.records import EventRecord, Projection
     from models.domain import transitions as tr
     from models.domain.clock import london_date, start_of_london_day
     from models.domain.commands import BookMeeting, InPersonVenue
@@ -45,13 +35,29 @@ with workflow.unsafe.imports_passed_through():
         Referral,
     )
     from models.domain.summary import any_breach, breaches, latest_breach, next_due, status_line
-    from models.messages import Closed, CommandEnvelope, Created, StartReferral
+    from models.messages import (
+        IDEMPOTENCY_MISMATCH,
+        ILLEGAL,
+        INVALID,
+        UNAVAILABLE,
+        BookingRequest,
+        BookingVetted,
+        CancellationQuery,
+        Closed,
+        CommandEnvelope,
+        Created,
+        DispatchReport,
+        DocumentRequest,
+        EventRecord,
+        HolidayRange,
+        NotificationRequest,
+        Projection,
+        PublishRequest,
+        Release,
+        StartReferral,
+    )
     from workflows import search_attributes as sa
 
-ILLEGAL = "IllegalTransition"
-INVALID = "InvalidCommand"
-IDEMPOTENCY_MISMATCH = "IdempotencyMismatch"
-UNAVAILABLE = "Unavailable"
 
 # Referral events that subscribed back offices receive as webhooks (publish_events).
 WEBHOOK_EVENT_TYPES = frozenset(

@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
-from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
@@ -33,25 +32,12 @@ from temporalio.client import (
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.retention import RetentionActivities, RetentionRequest
+    from activities.retention import RetentionActivities
     from models.domain.clock import london_date
+    from models.messages import RetentionRequest, RetentionRun, RetentionSummary
 
 SCHEDULE_ID = "retention-daily"
 WORKFLOW_ID = "retention"
-
-
-class RetentionRun(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    batch: int = 100
-    max_batches: int = 100
-
-
-class RetentionSummary(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    erased: int
-    idempotency_records_deleted: int
 
 
 @workflow.defn(name="RetentionWorkflow")

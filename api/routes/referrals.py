@@ -39,18 +39,20 @@ from models.domain.clock import london_date
 from models.domain.commands import COMMAND_MODELS
 from models.domain.referral import MediationReferralCreate, Referral, ReferralCreate
 from models.domain.summary import council_label, static_summary
-from models.messages import CommandEnvelope, Created, StartReferral
-from models.settings import Settings
-from models.store.tables import LocalAuthorityRow, ProviderRow, ReferralRow
-from workflows import search_attributes as sa
-from workflows.client import workflow_id
-from workflows.referral import (
+from models.messages import (
     IDEMPOTENCY_MISMATCH,
     ILLEGAL,
     INVALID,
     UNAVAILABLE,
-    ReferralWorkflow,
+    CommandEnvelope,
+    Created,
+    StartReferral,
 )
+from models.settings import Settings
+from models.store.tables import LocalAuthorityRow, ProviderRow, ReferralRow
+from workflows import search_attributes as sa
+from workflows.client import workflow_id
+from workflows.referral import ReferralWorkflow
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 

@@ -29,8 +29,9 @@ from api.idempotency import IdempotencyKey, body_hash, idempotent
 from api.routes.documents import DeliveryRead, delivery_read
 from api.routes.referrals import client_id
 from models.adapters.secrets import seal
-from models.adapters.webhooks import EgressPolicy, EventType, default_port, new_secret, resolve
+from models.adapters.webhooks import EgressPolicy, default_port, new_secret, resolve
 from models.domain.referral import Identifier
+from models.messages import EventType
 from models.settings import Settings
 from models.store.document_tables import (
     DeliveryRow,

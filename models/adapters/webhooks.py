@@ -27,7 +27,7 @@ import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,45 +35,6 @@ from standardwebhooks import Webhook
 
 from models.adapters.delivery import PermanentFailure, TransientFailure, digest
 
-DOCUMENT_EVENTS: Final[dict[str, str]] = {
-    "certificate": "certificate.issued",
-    "agreement": "agreement.signed",
-    "invitation": "meeting.booked",
-}
-STATUS_EVENTS: Final[tuple[str, ...]] = (
-    "referral.created",
-    "referral.status_changed",
-    "referral.closed",
-    "deadline.breached",
-    "deadline.met",  # only when it corrects an earlier deadline.breached (corrected: true)
-    "meeting.cancelled",  # by cancel-meeting, or because the referral ended
-    "referral.reopened",  # a closure by the clock corrected by a fact dated in time
-)
-EVENT_TYPES: Final[tuple[str, ...]] = (*DOCUMENT_EVENTS.values(), *STATUS_EVENTS)
-EventType = Literal[
-    "certificate.issued",
-    "agreement.signed",
-    "meeting.booked",
-    "referral.created",
-    "referral.status_changed",
-    "referral.closed",
-    "deadline.breached",
-    "deadline.met",
-    "meeting.cancelled",
-    "referral.reopened",
-]
-assert get_args(EventType) == EVENT_TYPES
-
-# The only event data forwarded, per type: codes and dates, never free text.
-STATUS_EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "referral.created": ("route", "status"),
-    "referral.status_changed": ("from", "to"),
-    "referral.closed": ("outcome",),
-    "deadline.breached": ("deadline", "rule"),
-    "deadline.met": ("deadline", "rule", "due_on", "met_on", "corrected"),
-    "meeting.cancelled": ("meeting", "cancelled_by", "reason"),
-    "referral.reopened": ("reason", "party", "answered_on", "closed_on", "from_outcome"),
-}
 RETRYABLE_STATUS: Final = frozenset({408, 429})
 
 

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import text
 from temporalio.exceptions import ApplicationError
 
-from activities.mediators import BookingRequest, MediatorActivities
+from activities.mediators import MediatorActivities
 from models.domain.referral import VenueKind
+from models.messages import BookingRequest
 from models.store.tables import MediatorRow
 from tests.conftest import Database
 from tests.factories import HERTS

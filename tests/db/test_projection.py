@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime
 from pydantic import TypeAdapter
 from sqlmodel import col, select
 
-from activities.records import EventRecord, Projection, RecordActivities
+from activities.records import RecordActivities
 from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain import transitions as tr
 from models.domain.commands import InformationSession
 from models.domain.referral import ReferralCreate
+from models.messages import EventRecord, Projection
 from models.store.tables import ReferralEventRow, ReferralRow
 from tests.conftest import Database
 from tests.factories import mediation_body

@@ -19,12 +19,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.records import Projection, RecordActivities
+from activities.records import RecordActivities
 from models.domain import transitions as tr
 from models.domain.clock import london_date
 from models.domain.commands import DeclineMediation, InformationSession
 from models.domain.referral import Referral, ReferralCreate
-from models.messages import CommandEnvelope, StartReferral
+from models.messages import CommandEnvelope, Projection, StartReferral
 from models.store import listing
 from tests.conftest import Database, make_settings
 from tests.factories import mediation_body

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from alembic import command
 from sqlalchemy import create_engine, text
 
-from activities.mediators import BookingRequest, MediatorActivities
+from activities.mediators import MediatorActivities
 from models.domain.referral import VenueKind
+from models.messages import BookingRequest
 from models.migrate import alembic_config, sync_url, upgrade
 from models.store.tables import MediatorRow
 from tests.conftest import Database

@@ -19,10 +19,11 @@ from sqlmodel import col, select
 from activities.dispatch import DispatchConfig
 from activities.documents import DocumentActivities
 from activities.notify import NotifyActivities
-from activities.records import Projection, RecordActivities
+from activities.records import RecordActivities
 from models.adapters.mail import Mailer
-from models.adapters.webhooks import EVENT_TYPES, WebhookSender, new_secret
+from models.adapters.webhooks import WebhookSender, new_secret
 from models.domain.referral import Referral
+from models.messages import EVENT_TYPES, Projection
 from models.store.document_tables import DeliveryRow, WebhookSubscriptionRow
 from tests.conftest import (
     LOOPBACK,

@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.documents import DispatchReport, DocumentRequest
+    from models.messages import DispatchReport, DocumentRequest
 
 
 @workflow.defn(name="DispatchDocumentTest")

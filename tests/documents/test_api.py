@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from activities.documents import DocumentRequest
 from api.keys import ALL_SCOPES, COUNCIL_WIDE_SCOPES, create_key
 from api.main import create_app
+from models.messages import DocumentRequest
 from models.store.tables import LocalAuthorityRow
 from tests.conftest import Database, free_port, make_settings, serve_api
 from tests.documents import referrals as R

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
-from activities.documents import DocumentRequest
+from models.messages import DocumentRequest
 from models.store.document_tables import DocumentCopyRow, DocumentRow
 from models.store.tables import ProviderRow
 from tests.conftest import Database

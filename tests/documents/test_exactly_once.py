@@ -10,7 +10,8 @@ import time
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.documents import DispatchReport, DocumentActivities, DocumentRequest
+from activities.documents import DocumentActivities
+from models.messages import DispatchReport, DocumentRequest
 from tests.conftest import Database
 from tests.documents import referrals as R
 from tests.documents.conftest import (

@@ -13,15 +13,10 @@ import pytest
 from sqlmodel import col, select
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import (
-    NotificationRequest,
-    NotifyActivities,
-    PublishRequest,
-    notification_text,
-)
-from activities.records import EventRecord
+from activities.notify import NotifyActivities, notification_text
 from models.adapters.mail import OutboxMailer, SmtpMailer
 from models.adapters.pdf import Issuer, long_date
+from models.messages import EventRecord, NotificationRequest, PublishRequest
 from models.store.tables import NotificationRow
 from tests.conftest import Database, free_port
 from tests.documents import referrals as R

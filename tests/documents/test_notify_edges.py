@@ -13,8 +13,9 @@ import icalendar
 import pytest
 from pypdf import PdfReader
 
-from activities.notify import NotificationRequest, cancellation_attachment, notification_text
+from activities.notify import cancellation_attachment, notification_text
 from models.adapters.pdf import Issuer, Letterhead, long_date, render
+from models.messages import NotificationRequest
 from tests.documents import referrals as R
 from tests.factories import mediation_body
 

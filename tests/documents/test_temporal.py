@@ -7,7 +7,7 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.documents import DispatchReport, DocumentRequest
+from models.messages import DispatchReport, DocumentRequest
 from tests.conftest import Database
 from tests.documents import referrals as R
 from tests.documents.conftest import (

@@ -263,9 +263,10 @@ def dashboard_metric_names(prefix: str) -> set[str]:
 async def test_the_worker_runtime_serves_every_sdk_metric_the_dashboard_charts(
     stack: Stack, dev_env: WorkflowEnvironment
 ) -> None:
+    from models.messages import RetentionRun
     from worker import build_activities, build_worker
     from workflows.client import connect, metrics_runtime
-    from workflows.retention import RetentionRun, RetentionWorkflow
+    from workflows.retention import RetentionWorkflow
 
     wanted = dashboard_metric_names("temporal_")
     assert len(wanted) >= 5, wanted

@@ -9,16 +9,11 @@ from typing import Any
 
 from sqlmodel import select
 
-from activities.records import Projection, RecordActivities
-from activities.retention import (
-    ERASED,
-    ERASERS,
-    RetentionActivities,
-    RetentionRequest,
-    redact_snapshot,
-)
+from activities.records import RecordActivities
+from activities.retention import ERASED, ERASERS, RetentionActivities, redact_snapshot
 from api.schemas import referral_read
 from models.domain.referral import Referral, Status
+from models.messages import Projection, RetentionRequest, RetentionRun
 from models.store import reports
 from models.store.auth_tables import ErasureRow
 from models.store.document_tables import DocumentCopyRow, DocumentRow
@@ -27,12 +22,7 @@ from tests.conftest import Database, Stack
 from tests.documents.referrals import declined, signed
 from tests.factories import CHILD_DOB, CHILD_NAME
 from worker import build_worker
-from workflows.retention import (
-    SCHEDULE_ID,
-    RetentionRun,
-    RetentionWorkflow,
-    ensure_retention_schedule,
-)
+from workflows.retention import SCHEDULE_ID, RetentionWorkflow, ensure_retention_schedule
 
 PERSONAL = (
     CHILD_NAME,
