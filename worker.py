@@ -24,6 +24,7 @@ from temporalio.worker import (
     Worker,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from workflows.schedules import ensure_reconcile_schedule, ensure_retention_schedule
 
 from activities.calendar import CalendarActivities
 from activities.dispatch import DispatchConfig, build_mailer
@@ -42,9 +43,9 @@ from models.adapters.webhooks import WebhookSender
 from models.settings import Settings
 from models.store.db import make_engine, make_sessionmaker
 from workflows.client import connect, data_converter, metrics_runtime, tls_config
-from workflows.reconcile import ReconcileWorkflow, ensure_reconcile_schedule
+from workflows.reconcile import ReconcileWorkflow
 from workflows.referral import ReferralWorkflow
-from workflows.retention import RetentionWorkflow, ensure_retention_schedule
+from workflows.retention import RetentionWorkflow
 
 log = logging.getLogger("worker")
 

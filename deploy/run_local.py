@@ -40,7 +40,7 @@ from models.adapters.logging import configure_logging
 from models.settings import Settings
 from workflows import search_attributes
 from workflows.client import connect
-from workflows.retention import ensure_namespace_retention
+from workflows.schedules import ensure_namespace_retention
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_SECONDS = 20.0

@@ -15,6 +15,7 @@ from typing import Any
 
 import icalendar
 import pytest
+from workflows.schedules import RECONCILE_SCHEDULE_ID, ensure_reconcile_schedule
 
 from models.adapters.bank_holidays import england_and_wales_calendar
 from models.adapters.pdf import long_date
@@ -24,7 +25,6 @@ from tests.e2e.helpers import command, create, eventually, london_at, meeting_da
 from tests.factories import CHILD_NAME, contact, dr_body, mediation_body
 from tests.servers import plain_text
 from workflows.client import workflow_id
-from workflows.reconcile import SCHEDULE_ID, ensure_reconcile_schedule
 
 PROVIDER = "senmediation@kids.org.uk"  # Kids, Hertfordshire's provider (seeded)
 
@@ -340,7 +340,7 @@ async def test_reconciler_marks_a_terminated_referral_stopped_and_tells_the_prov
     rid = referral["id"]
     await stack.temporal.get_workflow_handle(workflow_id(rid)).terminate(reason="by mistake")
     await ensure_reconcile_schedule(stack.temporal, stack.settings.task_queue, 60)
-    schedule = stack.temporal.get_schedule_handle(SCHEDULE_ID)
+    schedule = stack.temporal.get_schedule_handle(RECONCILE_SCHEDULE_ID)
     try:
 
         async def stopped() -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
+from workflows.schedules import RETENTION_SCHEDULE_ID, ensure_retention_schedule
 
 from activities.records import RecordActivities
 from activities.retention import ERASED, ERASERS, RetentionActivities, redact_snapshot
@@ -22,7 +23,7 @@ from tests.conftest import Database, Stack
 from tests.documents.referrals import declined, signed
 from tests.factories import CHILD_DOB, CHILD_NAME
 from worker import build_worker
-from workflows.retention import SCHEDULE_ID, RetentionWorkflow, ensure_retention_schedule
+from workflows.retention import RetentionWorkflow
 
 PERSONAL = (
     CHILD_NAME,
@@ -233,7 +234,7 @@ async def test_the_retention_workflow_and_its_daily_schedule(stack: Stack) -> No
     assert result.erased == 0  # nothing closed 100 years ago
     await ensure_retention_schedule(client, task_queue)
     await ensure_retention_schedule(client, task_queue)  # idempotent: updates in place
-    handle = client.get_schedule_handle(SCHEDULE_ID)
+    handle = client.get_schedule_handle(RETENTION_SCHEDULE_ID)
     try:
         described = await handle.describe()
         assert described.schedule.spec.time_zone_name == "Europe/London"
