@@ -24,7 +24,6 @@ from temporalio.worker import (
     Worker,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
-from workflows.schedules import ensure_reconcile_schedule, ensure_retention_schedule
 
 from activities.calendar import CalendarActivities
 from activities.dispatch import DispatchConfig, build_mailer
@@ -46,6 +45,7 @@ from workflows.client import connect, data_converter, metrics_runtime, tls_confi
 from workflows.reconcile import ReconcileWorkflow
 from workflows.referral import ReferralWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.schedules import ensure_reconcile_schedule, ensure_retention_schedule
 
 log = logging.getLogger("worker")
 

@@ -9,14 +9,14 @@ from temporalio import activity
 
 from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain.deadlines import HolidayCalendar
-from models.messages import HolidayRange
+from models.messages import LOAD_BANK_HOLIDAYS, HolidayRange
 
 
 class CalendarActivities:
     def __init__(self, extra_holidays: Iterable[date] = ()) -> None:
         self._extra = tuple(extra_holidays)
 
-    @activity.defn(name="load_bank_holidays")
+    @activity.defn(name=LOAD_BANK_HOLIDAYS)
     async def load_bank_holidays(self, years: HolidayRange) -> HolidayCalendar:
         """England & Wales bank holidays (substitute and proclaimed days included)."""
         return england_and_wales_calendar(years.first_year, years.last_year, self._extra)

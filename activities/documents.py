@@ -44,7 +44,13 @@ from models.domain.clock import LONDON
 from models.domain.correlation import council_reference, subject_for
 from models.domain.documents import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
 from models.domain.referral import Referral
-from models.messages import DOCUMENT_EVENTS, DeliveryOutcome, DispatchReport, DocumentRequest
+from models.messages import (
+    DISPATCH_DOCUMENT,
+    DOCUMENT_EVENTS,
+    DeliveryOutcome,
+    DispatchReport,
+    DocumentRequest,
+)
 from models.store.db import dialect_of, insert_stmt
 from models.store.document_tables import DocumentCopyRow, DocumentRow
 from models.store.tables import table_of
@@ -67,7 +73,7 @@ class DocumentActivities:
         self._dialect = dialect_of(sessionmaker)
         self._config = config
 
-    @activity.defn(name="dispatch_document")
+    @activity.defn(name=DISPATCH_DOCUMENT)
     async def dispatch_document(self, req: DocumentRequest) -> DispatchReport:
         """Render (once), store, email each recipient once and deliver the webhook event once."""
         async with keepalive():

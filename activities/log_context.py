@@ -21,8 +21,7 @@ from temporalio.worker import (
 )
 
 from models.adapters.logging import referral_context
-
-WORKFLOW_ID_PREFIX = "referral-"
+from models.messages import WORKFLOW_ID_PREFIX
 
 
 def referral_of(workflow_id: str, args: Sequence[Any]) -> str | None:

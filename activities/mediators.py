@@ -21,7 +21,14 @@ from temporalio.exceptions import ApplicationError
 
 from models.domain.availability import parse_dates_off, parse_hours, unavailability
 from models.domain.referral import MediatorSummary, Venue, VenueKind
-from models.messages import BOOKING_REJECTED, BookingRequest, BookingVetted, Release
+from models.messages import (
+    BOOKING_REJECTED,
+    RELEASE_RESERVATION,
+    VET_AND_RESERVE_BOOKING,
+    BookingRequest,
+    BookingVetted,
+    Release,
+)
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import (
     LocalAuthorityRow,
@@ -45,7 +52,7 @@ class MediatorActivities:
         self._sessionmaker = sessionmaker
         self._dialect = dialect_of(sessionmaker)
 
-    @activity.defn(name="vet_and_reserve_booking")
+    @activity.defn(name=VET_AND_RESERVE_BOOKING)
     async def vet_and_reserve_booking(self, req: BookingRequest) -> BookingVetted:
         async with self._sessionmaker() as session:
             # Take the mediator's row for writing first: concurrent bookings of one mediator
@@ -144,7 +151,7 @@ class MediatorActivities:
                 venue=venue,
             )
 
-    @activity.defn(name="release_reservation")
+    @activity.defn(name=RELEASE_RESERVATION)
     async def release_reservation(self, release: Release) -> None:
         async with self._sessionmaker() as session:
             reservations = table_of(MeetingReservationRow)

@@ -43,6 +43,8 @@ from models.domain.clock import london_date
 from models.domain.correlation import council_reference, subject_for
 from models.domain.referral import MeetingStatus, Referral
 from models.messages import (
+    PUBLISH_EVENTS,
+    SEND_NOTIFICATION,
     STATUS_EVENT_FIELDS,
     DeliveryOutcome,
     EventRecord,
@@ -89,7 +91,7 @@ class NotifyActivities:
             else None
         )
 
-    @activity.defn(name="send_notification")
+    @activity.defn(name=SEND_NOTIFICATION)
     async def send_notification(self, request: NotificationRequest) -> int:
         """Queue the notification for each recipient, email those who prefer email (once
         each); returns how many outbox rows were new."""
@@ -190,7 +192,7 @@ class NotifyActivities:
 
         return compose
 
-    @activity.defn(name="publish_events")
+    @activity.defn(name=PUBLISH_EVENTS)
     async def publish_events(self, req: PublishRequest) -> int:
         """Webhooks for the referral's status events, once per (event, subscription).
 

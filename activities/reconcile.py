@@ -31,16 +31,23 @@ from models.adapters.delivery import TransientFailure
 from models.adapters.mail import Mailer, OutgoingMail
 from models.adapters.webhooks import WebhookSender
 from models.domain.referral import Referral, Status
-from models.messages import CancellationQuery, ReconcileRequest, ReconcileResult
+from models.messages import (
+    CANCELLATION_REQUESTED_BY,
+    RECONCILE_STOPPED_REFERRALS,
+    REFERRAL_WORKFLOW,
+    CancellationQuery,
+    ReconcileRequest,
+    ReconcileResult,
+    referral_id_from_workflow_id,
+)
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import ReferralEventRow, ReferralRow, table_of
-from workflows.client import referral_id_from_workflow_id
 
 log = logging.getLogger(__name__)
 
 #: Executions that ended without the workflow closing its case.
 STOPPED_QUERY = (
-    'WorkflowType = "ReferralWorkflow" AND '
+    f'WorkflowType = "{REFERRAL_WORKFLOW}" AND '
     'ExecutionStatus IN ("Terminated", "Failed", "TimedOut", "Canceled")'
 )
 SYSTEM_ACTOR = "system (reconciler)"
@@ -60,7 +67,7 @@ class ReconcileActivities:
         self._dispatcher = Dispatcher(sessionmaker, mailer, webhooks or WebhookSender(), config)
         self._config = config
 
-    @activity.defn(name="reconcile_stopped_referrals")
+    @activity.defn(name=RECONCILE_STOPPED_REFERRALS)
     async def reconcile_stopped_referrals(self, req: ReconcileRequest) -> ReconcileResult:
         """Mark ``stopped`` every open referral whose workflow ended without closing it."""
         async with keepalive():
@@ -161,7 +168,7 @@ class ReconcileActivities:
             escalate=False,
         )
 
-    @activity.defn(name="cancellation_requested_by")
+    @activity.defn(name=CANCELLATION_REQUESTED_BY)
     async def cancellation_requested_by(self, query: CancellationQuery) -> str:
         """The identity on the workflow's cancellation request ("" if none was given)."""
         handle = activity.client().get_workflow_handle(query.workflow_id, run_id=query.run_id)

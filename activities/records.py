@@ -16,7 +16,7 @@ from temporalio import activity
 
 from models.domain.referral import Referral
 from models.domain.summary import any_breach, next_due
-from models.messages import Projection
+from models.messages import RECORD_REFERRAL, Projection
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import ReferralEventRow, ReferralRow, table_of
 
@@ -51,7 +51,7 @@ class RecordActivities:
         self._sessionmaker = sessionmaker
         self._dialect = dialect_of(sessionmaker)
 
-    @activity.defn(name="record_referral")
+    @activity.defn(name=RECORD_REFERRAL)
     async def record_referral(self, projection: Projection) -> None:
         """Upsert the referral row (newer versions only) and append its new events."""
         async with self._sessionmaker() as session:

@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from models.domain.referral import Referral, Status
-from models.messages import RetentionRequest, RetentionResult
+from models.messages import ERASE_EXPIRED_REFERRALS, RetentionRequest, RetentionResult
 from models.store.auth_tables import ErasureRow
 from models.store.document_tables import DocumentCopyRow, DocumentRow
 from models.store.tables import IdempotencyRow, NotificationRow, ReferralRow, table_of
@@ -233,7 +233,7 @@ class RetentionActivities:
             await session.commit()
         return int(result.rowcount or 0)
 
-    @activity.defn(name="erase_expired_referrals")
+    @activity.defn(name=ERASE_EXPIRED_REFERRALS)
     async def erase_expired_referrals(self, request: RetentionRequest) -> RetentionResult:
         """Erase up to ``batch`` referrals whose retention has passed; say if more remain."""
         due = await self.due(request.today, request.batch + 1)

@@ -11,7 +11,11 @@ from typing import Final
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-_WORKFLOW_ID: Final = re.compile(r"^(/v1/referrals/)referral-([0-9a-f-]{36})(?=/|$)")
+from models.messages import WORKFLOW_ID_PREFIX
+
+_WORKFLOW_ID: Final = re.compile(
+    rf"^(/v1/referrals/){re.escape(WORKFLOW_ID_PREFIX)}([0-9a-f-]{{36}})(?=/|$)"
+)
 
 
 def normalise_path(path: str) -> str:

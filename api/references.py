@@ -21,9 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem
 from api.temporal import bounded
+from models.messages import workflow_id
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import ExternalReferenceRow, ReferralRow, table_of
-from workflows.client import workflow_id
 
 TAKEN = "external-reference-taken"
 #: How long a claim is presumed to belong to a start still in flight.

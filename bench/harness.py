@@ -60,12 +60,17 @@ from models.domain import transitions as tr  # noqa: E402
 from models.domain.clock import london_date  # noqa: E402
 from models.domain.commands import COMMAND_MODELS  # noqa: E402
 from models.domain.referral import Referral, ReferralCreate  # noqa: E402
-from models.messages import CommandEnvelope, Created, StartReferral  # noqa: E402
+from models.messages import (  # noqa: E402
+    CommandEnvelope,
+    Created,
+    StartReferral,
+    workflow_id,
+)
 from models.settings import Settings  # noqa: E402
 from models.store.db import make_engine, make_sessionmaker  # noqa: E402
 from models.store.tables import LocalAuthorityRow, ProviderRow  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
-from workflows.client import data_converter, workflow_id  # noqa: E402
+from workflows.client import data_converter  # noqa: E402
 
 HERTS = "E10000015"  # seeded by migration 0002 with its provider, so referrals need no setup
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

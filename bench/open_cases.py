@@ -60,8 +60,9 @@ from bench.harness import (  # noqa: E402
     write_section,
 )
 from models.adapters.codec import codec_from_settings  # noqa: E402
+from models.messages import workflow_id  # noqa: E402
 from worker import WORKFLOWS, sandbox_runner  # noqa: E402
-from workflows.client import data_converter, workflow_id  # noqa: E402
+from workflows.client import data_converter  # noqa: E402
 from workflows.referral import ReferralWorkflow  # noqa: E402
 
 

@@ -68,7 +68,7 @@ from bench.harness import (  # noqa: E402
     wait_closed,
     write_section,
 )
-from workflows.client import workflow_id  # noqa: E402
+from models.messages import workflow_id  # noqa: E402
 
 ENGLAND_PER_YEAR = 15_000
 

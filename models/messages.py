@@ -30,6 +30,61 @@ from models.domain.referral import (
     VenueKind,
 )
 
+# --------------------------------------------------------------------------- names
+# Every name Temporal records (in a history, a schedule or a visibility query), written once
+# and used by both ends: the workflow and its activities, the workflow and the API. Never
+# rename one: running referrals and recorded histories carry them. (Search attributes:
+# ``workflows/search_attributes.py``; patch ids: ``workflows/referral.py``.)
+
+TASK_QUEUE: Final = "send-referrals"
+
+REFERRAL_WORKFLOW: Final = "ReferralWorkflow"
+RETENTION_WORKFLOW: Final = "RetentionWorkflow"
+RECONCILE_WORKFLOW: Final = "ReconcileWorkflow"
+
+WORKFLOW_ID_PREFIX: Final = "referral-"
+
+
+def workflow_id(referral_id: str) -> str:
+    """Workflow id of a referral. Ids are random UUIDs: never personal data."""
+    return f"{WORKFLOW_ID_PREFIX}{referral_id}"
+
+
+def referral_id_from_workflow_id(wf_id: str) -> str:
+    return wf_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+#: The referral workflow's query: the referral as it stands.
+REFERRAL_QUERY: Final = "referral"
+
+#: The referral workflow's updates: ``created`` is sent with the start (update-with-start);
+#: every command has its own, named by the command's ``command`` tag.
+CREATED_UPDATE: Final = "created"
+ACTION_UPDATE: Final = "action"
+INFORMATION_SESSION_UPDATE: Final = "information_session"
+DECLINE_MEDIATION_UPDATE: Final = "decline_mediation"
+REQUEST_MEDIATION_UPDATE: Final = "request_mediation"
+LA_UNABLE_TO_ARRANGE_UPDATE: Final = "la_unable_to_arrange"
+PARTY_RESPONSE_UPDATE: Final = "party_response"
+BOOK_MEETING_UPDATE: Final = "book_meeting"
+CANCEL_MEETING_UPDATE: Final = "cancel_meeting"
+RECORD_MEETING_UPDATE: Final = "record_meeting"
+SIGN_AGREEMENT_UPDATE: Final = "sign_agreement"
+COMPLETE_ACTION_UPDATE: Final = "complete_action"
+WITHDRAW_UPDATE: Final = "withdraw"
+
+#: Activities (``@activity.defn(name=…)`` and ``workflow.execute_activity(…)``).
+LOAD_BANK_HOLIDAYS: Final = "load_bank_holidays"
+RECORD_REFERRAL: Final = "record_referral"
+SEND_NOTIFICATION: Final = "send_notification"
+PUBLISH_EVENTS: Final = "publish_events"
+DISPATCH_DOCUMENT: Final = "dispatch_document"
+VET_AND_RESERVE_BOOKING: Final = "vet_and_reserve_booking"
+RELEASE_RESERVATION: Final = "release_reservation"
+CANCELLATION_REQUESTED_BY: Final = "cancellation_requested_by"
+RECONCILE_STOPPED_REFERRALS: Final = "reconcile_stopped_referrals"
+ERASE_EXPIRED_REFERRALS: Final = "erase_expired_referrals"
+
 
 class StartReferral(BaseModel):
     """Workflow input. ``request`` holds personal data: encrypted by the payload codec."""

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.messages import TASK_QUEUE
+
 Environment = Literal["development", "test", "production"]
 PLACEHOLDER_MARKERS = ("placeholder", "changeme", "change-me", "dev-insecure")
 
@@ -59,7 +61,7 @@ class Settings(BaseSettings):
         default="", description="host:port of the Temporal frontend; default 127.0.0.1:<dev port>."
     )
     temporal_namespace: str = "default"
-    task_queue: str = "send-referrals"
+    task_queue: str = TASK_QUEUE
     temporal_dev_port: int = Field(default=7233, description="make run: dev server frontend port.")
     temporal_ui_port: int = Field(default=8233, description="make run: Temporal Web UI port.")
     temporal_dev_ip: str = "127.0.0.1"

@@ -22,17 +22,6 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 if TYPE_CHECKING:
     from models.settings import Settings
 
-TASK_QUEUE_DEFAULT = "send-referrals"
-
-
-def workflow_id(referral_id: str) -> str:
-    """Workflow id of a referral. Ids are random UUIDs: never personal data."""
-    return f"referral-{referral_id}"
-
-
-def referral_id_from_workflow_id(wf_id: str) -> str:
-    return wf_id.removeprefix("referral-")
-
 
 def data_converter(codec: PayloadCodec | None) -> DataConverter:
     """Pydantic payloads; with a codec, payloads and failure messages/stack traces encoded."""

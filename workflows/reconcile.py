@@ -16,15 +16,20 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from models.domain.clock import london_date
-    from models.messages import ReconcileRequest, ReconcileResult
+    from models.messages import (
+        RECONCILE_STOPPED_REFERRALS,
+        RECONCILE_WORKFLOW,
+        ReconcileRequest,
+        ReconcileResult,
+    )
 
 
-@workflow.defn(name="ReconcileWorkflow")
+@workflow.defn(name=RECONCILE_WORKFLOW)
 class ReconcileWorkflow:
     @workflow.run
     async def run(self) -> ReconcileResult:
         result: ReconcileResult = await workflow.execute_activity(
-            "reconcile_stopped_referrals",
+            RECONCILE_STOPPED_REFERRALS,
             ReconcileRequest(today=london_date(workflow.now())),
             result_type=ReconcileResult,
             start_to_close_timeout=timedelta(minutes=10),

@@ -36,10 +36,33 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.domain.summary import any_breach, breaches, latest_breach, next_due, status_line
     from models.messages import (
+        ACTION_UPDATE,
+        BOOK_MEETING_UPDATE,
+        CANCEL_MEETING_UPDATE,
+        CANCELLATION_REQUESTED_BY,
+        COMPLETE_ACTION_UPDATE,
+        CREATED_UPDATE,
+        DECLINE_MEDIATION_UPDATE,
+        DISPATCH_DOCUMENT,
         IDEMPOTENCY_MISMATCH,
         ILLEGAL,
+        INFORMATION_SESSION_UPDATE,
         INVALID,
+        LA_UNABLE_TO_ARRANGE_UPDATE,
+        LOAD_BANK_HOLIDAYS,
+        PARTY_RESPONSE_UPDATE,
+        PUBLISH_EVENTS,
+        RECORD_MEETING_UPDATE,
+        RECORD_REFERRAL,
+        REFERRAL_QUERY,
+        REFERRAL_WORKFLOW,
+        RELEASE_RESERVATION,
+        REQUEST_MEDIATION_UPDATE,
+        SEND_NOTIFICATION,
+        SIGN_AGREEMENT_UPDATE,
         UNAVAILABLE,
+        VET_AND_RESERVE_BOOKING,
+        WITHDRAW_UPDATE,
         BookingRequest,
         BookingVetted,
         CancellationQuery,
@@ -71,6 +94,13 @@ EDGE_WEBHOOK_EVENT_TYPES = frozenset({"meeting.cancelled", "deadline.met", "refe
 # cancellation request as an operator closure, and the webhooks above: one patch, taken at
 # the start of the run and kept for the referral's life (``Referral.rules``).
 EDGES_PATCH = "edges-v1"
+# Earlier behaviour changes, each kept for the histories recorded before it.
+DAILY_STATUS_LINE_PATCH = "daily-status-line"
+TICK_AFTER_COMMAND_PATCH = "tick-after-command"
+WEBHOOKS_PATCH = "webhooks-v1"
+DOCUMENTS_PATCH = "documents-v1"
+GLANCE_PATCH = "glance-search-attributes"
+SEND_HEARTBEAT_PATCH = "send-heartbeat"
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -105,7 +135,7 @@ def _error(exc: Exception) -> ApplicationError:
     raise exc
 
 
-@workflow.defn(name="ReferralWorkflow")
+@workflow.defn(name=REFERRAL_WORKFLOW)
 class ReferralWorkflow:
     @workflow.init
     def __init__(self, start: StartReferral) -> None:
@@ -128,7 +158,7 @@ class ReferralWorkflow:
         today = self._today()
         first = min(start.received_on, self._decision_date(start)).year - 1
         self._cal = await workflow.execute_activity(
-            "load_bank_holidays",
+            LOAD_BANK_HOLIDAYS,
             HolidayRange(first_year=first, last_year=today.year + 4),
             result_type=HolidayCalendar,
             start_to_close_timeout=timedelta(seconds=30),
@@ -180,7 +210,7 @@ class ReferralWorkflow:
             if self._edges and workflow.cancellation_reason() is not None:
                 return  # a cancellation absorbed by an activity that was running
             wake = tr.next_wake(self._state, start.policy, self._calendar)
-            if self._state.status_clock_running and workflow.patched("daily-status-line"):
+            if self._state.status_clock_running and workflow.patched(DAILY_STATUS_LINE_PATCH):
                 # Wake each midnight while the 30-day clock runs, so "day N of 30" stays live.
                 tomorrow = self._today() + timedelta(days=1)
                 if wake is None or tomorrow < wake.on:
@@ -221,7 +251,7 @@ class ReferralWorkflow:
         try:
             info = workflow.info()
             identity: str = await workflow.execute_activity(
-                "cancellation_requested_by",
+                CANCELLATION_REQUESTED_BY,
                 CancellationQuery(workflow_id=info.workflow_id, run_id=info.run_id),
                 result_type=str,
                 start_to_close_timeout=timedelta(seconds=30),
@@ -265,7 +295,7 @@ class ReferralWorkflow:
                 if meeting is not None and decision.referral.current_meeting is None:
                     await self._release(meeting.id)
             await self._apply(decision)
-            if workflow.patched("tick-after-command"):
+            if workflow.patched(TICK_AFTER_COMMAND_PATCH):
                 # A fact recorded late may make a deadline already past: act on it before
                 # answering, so the caller sees the consequence (e.g. the deemed certificate).
                 await self._apply(tr.tick(self._state, self._ctx()))
@@ -294,7 +324,7 @@ class ReferralWorkflow:
         organisations = tuple(p.party.organisation for p in referral.parties)
         venue = command.venue
         vetted: BookingVetted = await workflow.execute_activity(
-            "vet_and_reserve_booking",
+            VET_AND_RESERVE_BOOKING,
             BookingRequest(
                 referral_id=referral.id,
                 meeting_id=f"meeting-{len(referral.meetings) + 1}",
@@ -316,7 +346,7 @@ class ReferralWorkflow:
 
     async def _release(self, meeting_id: str) -> None:
         await workflow.execute_activity(
-            "release_reservation",
+            RELEASE_RESERVATION,
             Release(referral_id=self._state.id, meeting_id=meeting_id),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=PROJECTION_RETRY,
@@ -343,7 +373,7 @@ class ReferralWorkflow:
                 )
             )
         await workflow.execute_activity(
-            "record_referral",
+            RECORD_REFERRAL,
             Projection(referral=self._state, events=tuple(records), at=now),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=PROJECTION_RETRY,
@@ -352,7 +382,7 @@ class ReferralWorkflow:
         self._projected_version = self._state.version
         self._publish()
         published = tuple(r for r in records if self._is_webhook(r))
-        if published and workflow.patched("webhooks-v1"):
+        if published and workflow.patched(WEBHOOKS_PATCH):
             sent = published if self._edges else tuple(records)
             self._dispatches.append(asyncio.create_task(self._publish_events(sent)))
         for effect in decision.effects:
@@ -369,7 +399,7 @@ class ReferralWorkflow:
     async def _run_effect(self, seq: int, effect: tr.Effect) -> None:
         referral = self._state
         key = f"{workflow.info().workflow_id}:effect-{seq}"
-        if not isinstance(effect, tr.Notify) and workflow.patched("documents-v1"):
+        if not isinstance(effect, tr.Notify) and workflow.patched(DOCUMENTS_PATCH):
             await self._dispatch_document(key, referral, effect)
             return
         match effect:
@@ -406,8 +436,9 @@ class ReferralWorkflow:
                     data={},
                 )
         await workflow.execute_activity(
-            "send_notification",
+            SEND_NOTIFICATION,
             request,
+            result_type=int,
             start_to_close_timeout=timedelta(seconds=60),
             heartbeat_timeout=_send_heartbeat(),
             retry_policy=NOTIFY_RETRY,
@@ -448,7 +479,7 @@ class ReferralWorkflow:
             case _:
                 raise AssertionError(f"not a document effect: {effect!r}")
         report: DispatchReport = await workflow.execute_activity(
-            "dispatch_document",
+            DISPATCH_DOCUMENT,
             request,
             result_type=DispatchReport,
             start_to_close_timeout=timedelta(minutes=3),
@@ -460,7 +491,7 @@ class ReferralWorkflow:
 
     async def _publish_events(self, records: tuple[EventRecord, ...]) -> None:
         await workflow.execute_activity(
-            "publish_events",
+            PUBLISH_EVENTS,
             PublishRequest(referral_id=self._state.id, events=records),
             result_type=int,
             start_to_close_timeout=timedelta(seconds=60),
@@ -496,7 +527,7 @@ class ReferralWorkflow:
     def _glance_attributes(self, referral: Referral) -> list[SearchAttributeUpdate[Any]]:
         """The Web UI at a glance: council name, breached deadlines and the latest breach,
         the council's own reference (never personal data)."""
-        if not workflow.patched("glance-search-attributes"):
+        if not workflow.patched(GLANCE_PATCH):
             return []
         breached = [name for name, _since in breaches(referral)]
         latest = latest_breach(referral)
@@ -573,11 +604,11 @@ class ReferralWorkflow:
 
     # ------------------------------------------------------------------ queries & updates
 
-    @workflow.query(name="referral")
+    @workflow.query(name=REFERRAL_QUERY)
     def referral(self) -> Referral | None:
         return self._referral
 
-    @workflow.update(name="created")
+    @workflow.update(name=CREATED_UPDATE)
     async def created(self, created: Created) -> Referral:
         await workflow.wait_condition(lambda: self._projected_version >= 0)
         if created.request_hash != self._start.request_hash:
@@ -588,7 +619,7 @@ class ReferralWorkflow:
             )
         return self._state
 
-    @workflow.update(name="action")
+    @workflow.update(name=ACTION_UPDATE)
     async def action(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -596,7 +627,7 @@ class ReferralWorkflow:
     def _v_action(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="information_session")
+    @workflow.update(name=INFORMATION_SESSION_UPDATE)
     async def information_session(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -604,7 +635,7 @@ class ReferralWorkflow:
     def _v_information_session(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="decline_mediation")
+    @workflow.update(name=DECLINE_MEDIATION_UPDATE)
     async def decline_mediation(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -612,7 +643,7 @@ class ReferralWorkflow:
     def _v_decline_mediation(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="request_mediation")
+    @workflow.update(name=REQUEST_MEDIATION_UPDATE)
     async def request_mediation(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -620,7 +651,7 @@ class ReferralWorkflow:
     def _v_request_mediation(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="la_unable_to_arrange")
+    @workflow.update(name=LA_UNABLE_TO_ARRANGE_UPDATE)
     async def la_unable_to_arrange(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -628,7 +659,7 @@ class ReferralWorkflow:
     def _v_la_unable_to_arrange(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="party_response")
+    @workflow.update(name=PARTY_RESPONSE_UPDATE)
     async def party_response(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -636,7 +667,7 @@ class ReferralWorkflow:
     def _v_party_response(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="book_meeting")
+    @workflow.update(name=BOOK_MEETING_UPDATE)
     async def book_meeting(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -644,7 +675,7 @@ class ReferralWorkflow:
     def _v_book_meeting(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="cancel_meeting")
+    @workflow.update(name=CANCEL_MEETING_UPDATE)
     async def cancel_meeting(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -652,7 +683,7 @@ class ReferralWorkflow:
     def _v_cancel_meeting(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="record_meeting")
+    @workflow.update(name=RECORD_MEETING_UPDATE)
     async def record_meeting(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -660,7 +691,7 @@ class ReferralWorkflow:
     def _v_record_meeting(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="sign_agreement")
+    @workflow.update(name=SIGN_AGREEMENT_UPDATE)
     async def sign_agreement(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -668,7 +699,7 @@ class ReferralWorkflow:
     def _v_sign_agreement(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="complete_action")
+    @workflow.update(name=COMPLETE_ACTION_UPDATE)
     async def complete_action(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -676,7 +707,7 @@ class ReferralWorkflow:
     def _v_complete_action(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
-    @workflow.update(name="withdraw")
+    @workflow.update(name=WITHDRAW_UPDATE)
     async def withdraw(self, envelope: CommandEnvelope) -> Referral:
         return await self._submit(envelope)
 
@@ -687,7 +718,7 @@ class ReferralWorkflow:
 
 def _send_heartbeat() -> timedelta | None:
     """Histories from before the patch scheduled their sends without a heartbeat timeout."""
-    return SEND_HEARTBEAT if workflow.patched("send-heartbeat") else None
+    return SEND_HEARTBEAT if workflow.patched(SEND_HEARTBEAT_PATCH) else None
 
 
 def _number(prefix: str) -> str:

@@ -14,21 +14,28 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.retention import RetentionActivities
     from models.domain.clock import london_date
-    from models.messages import RetentionRequest, RetentionRun, RetentionSummary
+    from models.messages import (
+        ERASE_EXPIRED_REFERRALS,
+        RETENTION_WORKFLOW,
+        RetentionRequest,
+        RetentionResult,
+        RetentionRun,
+        RetentionSummary,
+    )
 
 
-@workflow.defn(name="RetentionWorkflow")
+@workflow.defn(name=RETENTION_WORKFLOW)
 class RetentionWorkflow:
     @workflow.run
     async def run(self, params: RetentionRun) -> RetentionSummary:
         today = london_date(workflow.now())
         erased = purged = 0
         for _ in range(params.max_batches):
-            result = await workflow.execute_activity_method(
-                RetentionActivities.erase_expired_referrals,
+            result = await workflow.execute_activity(
+                ERASE_EXPIRED_REFERRALS,
                 RetentionRequest(today=today, batch=params.batch),
+                result_type=RetentionResult,
                 start_to_close_timeout=timedelta(minutes=5),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
                 summary="erase personal data past retention",

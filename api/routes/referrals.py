@@ -40,6 +40,7 @@ from models.domain.commands import COMMAND_MODELS
 from models.domain.referral import MediationReferralCreate, Referral, ReferralCreate
 from models.domain.summary import council_label, static_summary
 from models.messages import (
+    CREATED_UPDATE,
     IDEMPOTENCY_MISMATCH,
     ILLEGAL,
     INVALID,
@@ -47,11 +48,11 @@ from models.messages import (
     CommandEnvelope,
     Created,
     StartReferral,
+    workflow_id,
 )
 from models.settings import Settings
 from models.store.tables import LocalAuthorityRow, ProviderRow, ReferralRow
 from workflows import search_attributes as sa
-from workflows.client import workflow_id
 from workflows.referral import ReferralWorkflow
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
@@ -282,7 +283,7 @@ async def start_referral(
     async with bounded(settings.temporal_update_timeout_seconds) as rpc_timeout:
         try:
             referral: Referral = await temporal.execute_update_with_start_workflow(
-                "created",
+                CREATED_UPDATE,
                 Created(request_hash=request_hash),
                 start_workflow_operation=operation,
                 result_type=Referral,

@@ -24,12 +24,11 @@ from models.domain import transitions as tr
 from models.domain.clock import london_date
 from models.domain.commands import DeclineMediation, InformationSession
 from models.domain.referral import Referral, ReferralCreate
-from models.messages import CommandEnvelope, Projection, StartReferral
+from models.messages import CommandEnvelope, Projection, StartReferral, workflow_id
 from models.store import listing
 from tests.conftest import Database, make_settings
 from tests.factories import mediation_body
 from worker import build_activities, build_worker
-from workflows.client import workflow_id
 from workflows.referral import ReferralWorkflow
 
 

@@ -15,16 +15,16 @@ from typing import Any
 
 import icalendar
 import pytest
-from workflows.schedules import RECONCILE_SCHEDULE_ID, ensure_reconcile_schedule
 
 from models.adapters.bank_holidays import england_and_wales_calendar
 from models.adapters.pdf import long_date
 from models.domain.deadlines import add_working_days, last_friday_in_june
+from models.messages import workflow_id
 from tests.conftest import Stack
 from tests.e2e.helpers import command, create, eventually, london_at, meeting_day, ok, today
 from tests.factories import CHILD_NAME, contact, dr_body, mediation_body
 from tests.servers import plain_text
-from workflows.client import workflow_id
+from workflows.schedules import RECONCILE_SCHEDULE_ID, ensure_reconcile_schedule
 
 PROVIDER = "senmediation@kids.org.uk"  # Kids, Hertfordshire's provider (seeded)
 

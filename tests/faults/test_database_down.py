@@ -23,13 +23,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.idempotency import key_digest
 from api.main import create_app
+from models.messages import workflow_id
 from models.store.db import is_sqlite, make_engine, make_sessionmaker
 from tests.conftest import Database, free_port, key_id_of, make_settings, serve_api
 from tests.e2e.helpers import create
 from tests.factories import mediation_body
 from tests.faults.conftest import api_client, codec_client, ok, wait_until
 from worker import build_activities, build_worker
-from workflows.client import workflow_id
 
 ADMITTED = UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from models.messages import workflow_id
 from tests.conftest import Database, free_port, make_settings
 from tests.e2e.helpers import command, create
 from tests.factories import mediation_body
 from tests.faults.conftest import delivery_rows, in_process_service, ok
-from workflows.client import workflow_id
 
 WINDOW_HOURS = 0.001  # 3.6 seconds instead of 3 days
 

@@ -17,11 +17,11 @@ from api.auth import iter_routes, normalise
 from api.idempotency import key_digest
 from api.main import create_app
 from api.routes.referrals import ID_NAMESPACE
+from models.messages import workflow_id
 from tests.conftest import Stack, make_settings
 from tests.e2e.helpers import create
 from tests.factories import council_bodies, mediation_body
 from tests.faults.conftest import ok, wait_until
-from workflows.client import workflow_id
 
 # POSTs that change nothing: they compute an answer from the body alone, so a retry is safe
 # without a key and they take none (checked below against the OpenAPI schema).

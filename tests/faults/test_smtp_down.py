@@ -9,13 +9,13 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from models.messages import workflow_id
 from models.store.document_tables import PENDING, SENT
 from tests.conftest import Database, free_port, make_settings
 from tests.e2e.helpers import command, create
 from tests.factories import mediation_body
 from tests.faults.conftest import delivery_rows, in_process_service, ok, wait_until
 from tests.servers import smtp_server
-from workflows.client import workflow_id
 
 
 async def test_smtp_server_down_then_started_dispatch_retries_and_delivers_each_message_once(

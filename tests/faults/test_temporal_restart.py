@@ -13,6 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import TimeSkipper
 
+from models.messages import workflow_id
 from tests.conftest import Database, free_port, make_settings
 from tests.e2e.helpers import command, create, today
 from tests.factories import mediation_body
@@ -23,7 +24,6 @@ from tests.faults.conftest import (
     ok,
     wait_until,
 )
-from workflows.client import workflow_id
 
 # Per-workflow time skipping (experimental in server 1.32): lets a timer that was started
 # before the restart fire after it without waiting 31 real days.

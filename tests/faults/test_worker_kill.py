@@ -12,6 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from models.messages import workflow_id
 from models.store.document_tables import SENDING, SENT
 from tests.conftest import Database, free_port, make_settings, serve_api
 from tests.e2e.helpers import command, create
@@ -26,7 +27,6 @@ from tests.faults.conftest import (
     wait_until,
 )
 from tests.servers import smtp_server, webhook_receiver
-from workflows.client import workflow_id
 
 REFERRALS = 3
 SENDING_ACTIVITIES = {"dispatch_document", "send_notification"}

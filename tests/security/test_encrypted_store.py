@@ -39,7 +39,7 @@ from models.adapters.codec import (
 from models.domain import transitions as tr
 from models.domain.commands import Command
 from models.domain.referral import Referral, ReferralCreate, Status
-from models.messages import CommandEnvelope, StartReferral
+from models.messages import CommandEnvelope, StartReferral, workflow_id
 from tests.conftest import (
     Database,
     binary,
@@ -51,7 +51,7 @@ from tests.conftest import (
 from tests.factories import CHILD_DOB, CHILD_NAME, seed_registry
 from worker import build_activities, build_worker, sandbox_runner
 from workflows import search_attributes
-from workflows.client import data_converter, workflow_id
+from workflows.client import data_converter
 from workflows.referral import ReferralWorkflow
 
 PARENT_EMAIL = "zeb.uniqueparent@example.org"

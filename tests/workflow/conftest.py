@@ -20,11 +20,10 @@ from models.domain import transitions as tr
 from models.domain.clock import LONDON
 from models.domain.commands import Command
 from models.domain.referral import Referral, ReferralCreate
-from models.messages import CommandEnvelope, StartReferral
+from models.messages import CommandEnvelope, StartReferral, workflow_id
 from tests.conftest import Database, make_settings, migrated_database
 from tests.factories import seed_registry
 from worker import build_activities, build_worker
-from workflows.client import workflow_id
 from workflows.referral import ReferralWorkflow
 
 CREATE = TypeAdapter(ReferralCreate)
