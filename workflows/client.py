@@ -8,7 +8,8 @@ Temporal.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -19,8 +20,21 @@ from temporalio.converter import (
 )
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-if TYPE_CHECKING:
-    from models.settings import Settings
+
+class TLSSettings(Protocol):
+    """The ``temporal_tls*`` settings (``models.settings.Settings`` has them): this module
+    reads them without importing the settings, so it stays as light as the workflows."""
+
+    @property
+    def temporal_tls(self) -> bool: ...
+    @property
+    def temporal_tls_client_cert(self) -> Path | None: ...
+    @property
+    def temporal_tls_client_key(self) -> Path | None: ...
+    @property
+    def temporal_tls_server_ca(self) -> Path | None: ...
+    @property
+    def temporal_tls_server_name(self) -> str: ...
 
 
 def data_converter(codec: PayloadCodec | None) -> DataConverter:
@@ -34,7 +48,7 @@ def data_converter(codec: PayloadCodec | None) -> DataConverter:
     )
 
 
-def tls_config(settings: Settings) -> TLSConfig | bool:
+def tls_config(settings: TLSSettings) -> TLSConfig | bool:
     """TLS for the frontend from the ``temporal_tls*`` settings (PEM files): False (plain),
     True (system CAs) or a ``TLSConfig`` (a private CA, a server name and/or mTLS)."""
     client_cert = settings.temporal_tls_client_cert

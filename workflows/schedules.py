@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from google.protobuf.duration_pb2 import Duration
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import (
@@ -79,12 +78,10 @@ async def ensure_namespace_retention(client: Client, days: int) -> bool:
     wanted = timedelta(days=days)
     if described.config.workflow_execution_retention_ttl.ToTimedelta() == wanted:
         return False
-    ttl = Duration()
-    ttl.FromTimedelta(wanted)
+    config = NamespaceConfig()
+    config.workflow_execution_retention_ttl.FromTimedelta(wanted)
     await client.workflow_service.update_namespace(
-        UpdateNamespaceRequest(
-            namespace=namespace, config=NamespaceConfig(workflow_execution_retention_ttl=ttl)
-        )
+        UpdateNamespaceRequest(namespace=namespace, config=config)
     )
     return True
 
