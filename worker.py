@@ -35,7 +35,6 @@ from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from models import migrate
-from models.adapters.codec import codec_from_settings
 from models.adapters.logging import configure_logging
 from models.adapters.secrets import seal_webhook_secrets
 from models.adapters.webhooks import WebhookSender
@@ -140,7 +139,7 @@ async def run(settings: Settings) -> None:
     if settings.migrate_on_start:  # off where a migration job runs first (deploy/)
         await asyncio.to_thread(migrate.upgrade, settings.database_target)
     engine = make_engine(settings.database_target, pre_ping=False)  # activities retry
-    codec = codec_from_settings(settings)
+    codec = settings.payload_codec()
     sealed = await seal_webhook_secrets(make_sessionmaker(engine), codec.keyring)
     if sealed:
         log.info("sealed %d webhook secret(s) stored before sealing", sealed)

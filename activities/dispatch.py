@@ -49,7 +49,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from models.adapters.codec import Keyring, keyring_from_settings
+from models.adapters.codec import Keyring
 from models.adapters.delivery import PermanentFailure, TransientFailure
 from models.adapters.mail import Mailer, OutboxMailer, OutgoingMail, SmtpMailer, message_id
 from models.adapters.pdf import Issuer, Letterhead
@@ -98,7 +98,7 @@ class DispatchConfig:
             lease=settings.delivery_lease_seconds,
             webhook_retry_window=timedelta(hours=settings.webhook_retry_hours),
             webhook_disable_after=settings.webhook_disable_after_failures,
-            keyring=keyring_from_settings(settings),
+            keyring=settings.codec_keyring(),
         )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from models.adapters.codec import EncryptionCodec, codec_from_settings
+from models.adapters.codec import EncryptionCodec
 from models.settings import Settings
 
 
@@ -29,7 +29,7 @@ def get_codec(request: Request) -> EncryptionCodec:
     found = getattr(request.state, "codec", None)
     if isinstance(found, EncryptionCodec):
         return found
-    return codec_from_settings(request.state.settings)
+    return get_settings(request).payload_codec()
 
 
 def get_engine(request: Request) -> AsyncEngine:

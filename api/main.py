@@ -24,7 +24,7 @@ from api.routes import (
     timescales,
     webhooks,
 )
-from models.adapters.codec import EncryptionCodec, codec_from_settings
+from models.adapters.codec import EncryptionCodec
 from models.adapters.logging import configure_logging
 from models.settings import Settings
 from models.store.db import make_engine, make_sessionmaker
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         s = settings if settings is not None else Settings()
         configure_logging(s)
-        codec = codec_from_settings(s)  # payloads encrypted; also serves /codec
+        codec = s.payload_codec()  # payloads encrypted; also serves /codec
         client = temporal
         if client is None:
             # Lazy: the API starts (and /readyz answers 503) while Temporal is still down.

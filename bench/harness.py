@@ -55,7 +55,6 @@ from api.idempotency import body_hash  # noqa: E402
 from api.keys import ALL_SCOPES, create_key  # noqa: E402
 from api.routes.referrals import policy_for, start_operation  # noqa: E402
 from models import migrate  # noqa: E402
-from models.adapters.codec import codec_from_settings  # noqa: E402
 from models.domain import transitions as tr  # noqa: E402
 from models.domain.clock import london_date  # noqa: E402
 from models.domain.commands import COMMAND_MODELS  # noqa: E402
@@ -560,7 +559,7 @@ class Stack:
                 [sys.executable, str(Path(__file__).with_name("sinks.py")), str(self.hook_port)],
             )
         settings = self.settings()
-        converter = data_converter(codec_from_settings(settings))
+        converter = data_converter(settings.payload_codec())
 
         async def temporal_ready() -> bool:
             client = await Client.connect(self.temporal_target, data_converter=converter)

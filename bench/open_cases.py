@@ -59,7 +59,6 @@ from bench.harness import (  # noqa: E402
     stop_on_sigterm,
     write_section,
 )
-from models.adapters.codec import codec_from_settings  # noqa: E402
 from models.messages import workflow_id  # noqa: E402
 from worker import WORKFLOWS, sandbox_runner  # noqa: E402
 from workflows.client import data_converter  # noqa: E402
@@ -129,7 +128,7 @@ async def replays(stack: Stack, ids: list[str]) -> tuple[list[float], list[int]]
         histories.append(await handle.fetch_history())
     replayer = Replayer(
         workflows=list(WORKFLOWS),
-        data_converter=data_converter(codec_from_settings(stack.settings())),
+        data_converter=data_converter(stack.settings().payload_codec()),
         workflow_runner=sandbox_runner(),
     )
     seconds = []

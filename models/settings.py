@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.adapters.codec import EncryptionCodec, Keyring
 from models.messages import TASK_QUEUE
 
 Environment = Literal["development", "test", "production"]
@@ -278,17 +279,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        from models.adapters.codec import DEV_KEY_BYTES, Keyring
-
-        keys = {k: v.get_secret_value() for k, v in self.codec_keys.items()}
-        keyring = Keyring.from_config(keys, self.codec_active_key_id) if keys else None
+        """Production refuses missing or development codec keys, placeholder secrets and the
+        development Web UI's token: the one place these rules are written."""
+        keyring = self.codec_keyring()  # a malformed key is refused in every environment
         if self.environment == "production":
-            if keyring is None:
+            if not self.codec_keys:
                 raise ValueError("codec_keys must be set to real keys in production")
-            secrets = [*keys.values(), self.smtp_password.get_secret_value()]
+            keys = [v.get_secret_value() for v in self.codec_keys.values()]
+            secrets = [*keys, self.smtp_password.get_secret_value()]
             if any(m in v.lower() for v in secrets for m in PLACEHOLDER_MARKERS):
                 raise ValueError("placeholder secrets are refused in production")
-            if any(key == DEV_KEY_BYTES for key in keyring.keys.values()):
+            if keyring.insecure:
                 raise ValueError("the public development codec key is refused in production")
             if self.codec_ui_token.get_secret_value():
                 raise ValueError("codec_ui_token is for development only")
@@ -318,6 +319,18 @@ class Settings(BaseSettings):
         if self.environment == "production" and not self.smtp_host:
             raise ValueError("smtp_host must be set in production (else mail goes to files)")
         return self
+
+    def codec_keyring(self) -> Keyring:
+        """The payload codec's keys: those configured, or with none (development and test
+        only: production is refused above) the public development key."""
+        keys = {key_id: value.get_secret_value() for key_id, value in self.codec_keys.items()}
+        if not keys:
+            return Keyring.development()
+        return Keyring.from_config(keys, self.codec_active_key_id)
+
+    def payload_codec(self) -> EncryptionCodec:
+        """The codec that encrypts every payload this service hands to Temporal."""
+        return EncryptionCodec(self.codec_keyring())
 
     @property
     def ui_origins(self) -> tuple[str, ...]:

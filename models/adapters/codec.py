@@ -19,10 +19,11 @@ payload names, so adding a new key, making it active and keeping the old ones le
 and historic workflows (whose histories were written under older keys) replay unchanged.
 Retire an old key only once no history written under it is retained any more.
 
-Key material comes from settings (``codec_keys``/``codec_active_key_id``): production refuses
-to start without real keys; development and tests use :data:`DEV_KEY_ID`, a fixed key
-derived from a public string, which protects nothing and exists only so that ``make run``
-exercises the same code path as production.
+Key material comes from settings (``codec_keys``/``codec_active_key_id``, read by
+``Settings.codec_keyring()``; this module knows nothing of settings): production refuses to
+start without real keys; development and tests use :data:`DEV_KEY_ID`, a fixed key derived
+from a public string, which protects nothing and exists only so that ``make run`` exercises
+the same code path as production.
 """
 
 from __future__ import annotations
@@ -35,15 +36,11 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
-
-if TYPE_CHECKING:
-    from models.settings import Settings
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -55,7 +52,7 @@ KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 DEV_KEY_ID = "dev-insecure"
 #: NOT SECRET. Development and test only: derived from this public string, so anyone can
-#: decrypt what it encrypts. Production refuses it (see ``Settings``).
+#: decrypt what it encrypts. Production refuses it (``Settings``, the one place that says so).
 DEV_KEY_BYTES = hashlib.sha256(
     b"send-referrals development payload key - public, never for real data"
 ).digest()
@@ -204,17 +201,3 @@ def key_ids(payloads: Sequence[Payload]) -> set[str]:
         for p in payloads
         if p.metadata.get("encoding") == ENCODING and KEY_ID in p.metadata
     }
-
-
-def keyring_from_settings(settings: Settings) -> Keyring:
-    """The configured keys; none configured (development and test only) = the dev key."""
-    keys = {key_id: value.get_secret_value() for key_id, value in settings.codec_keys.items()}
-    if not keys:
-        if settings.environment == "production":
-            raise ValueError("codec_keys must be set in production")
-        return Keyring.development()
-    return Keyring.from_config(keys, settings.codec_active_key_id)
-
-
-def codec_from_settings(settings: Settings) -> EncryptionCodec:
-    return EncryptionCodec(keyring_from_settings(settings))

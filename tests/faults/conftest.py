@@ -34,7 +34,6 @@ from temporalio.worker import Worker
 
 from api.keys import ALL_SCOPES, create_key
 from api.main import create_app
-from models.adapters.codec import codec_from_settings
 from models.settings import Settings
 from models.store.document_tables import DeliveryRow
 from tests.conftest import (
@@ -279,7 +278,7 @@ async def delivery_rows(db: Database, *referral_ids: str) -> list[DeliveryRow]:
 
 async def codec_client(settings: Settings) -> Client:
     """A Temporal client as the API and worker build theirs: payloads encrypted."""
-    converter = data_converter(codec_from_settings(settings))
+    converter = data_converter(settings.payload_codec())
     return await connect(settings.temporal_target, settings.temporal_namespace, converter=converter)
 
 

@@ -21,7 +21,6 @@ from models.adapters.codec import (
     decode_key,
     generate_key,
     key_ids,
-    keyring_from_settings,
 )
 from tests.conftest import make_settings
 from workflows.client import data_converter
@@ -111,12 +110,12 @@ def test_keys_are_read_from_base64_and_checked() -> None:
 
 
 def test_settings_give_the_dev_key_only_outside_production() -> None:
-    assert keyring_from_settings(make_settings()).active == DEV_KEY_ID
-    assert keyring_from_settings(make_settings()).insecure
+    assert make_settings().codec_keyring().active == DEV_KEY_ID
+    assert make_settings().codec_keyring().insecure
     configured = make_settings(
         codec_keys={"2025": generate_key(), "2026": generate_key()}, codec_active_key_id="2026"
     )
-    keyring = keyring_from_settings(configured)
+    keyring = configured.codec_keyring()
     assert keyring.active == "2026"
     assert set(keyring.keys) == {"2025", "2026"}
     assert not keyring.insecure

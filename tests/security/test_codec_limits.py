@@ -6,19 +6,19 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
-from models.adapters.codec import TooLarge, codec_from_settings
+from models.adapters.codec import TooLarge
 from tests.conftest import Stack, make_settings
 
 BOMB_BYTES = 64 * 1024 * 1024  # 64 MiB of zeros: about 64 KB once compressed
 
 
 def bomb() -> Payload:
-    codec = codec_from_settings(make_settings())
+    codec = make_settings().payload_codec()
     return codec.encrypt(Payload(metadata={"encoding": b"binary/plain"}, data=bytes(BOMB_BYTES)))
 
 
 def test_a_payload_that_decompresses_past_the_limit_is_refused_when_decrypted() -> None:
-    codec = codec_from_settings(make_settings())
+    codec = make_settings().payload_codec()
     sealed = bomb()
     assert len(sealed.data) < 200_000
     with pytest.raises(TooLarge):

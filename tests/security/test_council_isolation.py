@@ -24,7 +24,6 @@ from temporalio.api.common.v1 import Payload
 
 from api import auth
 from api.keys import ALL_SCOPES, COUNCIL_WIDE_SCOPES, create_key, main, new_token, secret_digest
-from models.adapters.codec import codec_from_settings
 from models.store.auth_tables import ApiKeyRow
 from tests.conftest import Stack
 from tests.e2e.helpers import command, create, ok
@@ -260,7 +259,7 @@ async def world(stack: Stack) -> World:
     secret = Payload(
         metadata={"encoding": b"json/plain"}, data=json.dumps({"referral": referral["id"]}).encode()
     )
-    sealed = codec_from_settings(stack.settings).encrypt(secret)
+    sealed = stack.settings.payload_codec().encrypt(secret)
     world = World(
         a=a,
         b=council_b["code"],

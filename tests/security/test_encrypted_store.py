@@ -32,7 +32,6 @@ from api.main import create_app
 from models.adapters.codec import (
     EncryptionCodec,
     Keyring,
-    codec_from_settings,
     generate_key,
     key_ids,
 )
@@ -135,7 +134,7 @@ async def test_store_holds_no_personal_data_and_the_codec_endpoint_decodes_it(
         data_dir=tmp_path,
         codec_keys={"2026-a": generate_key()},
     )
-    codec = codec_from_settings(settings)
+    codec = settings.payload_codec()
     await seed_registry(app_db.sessionmaker)
     everything = await create_key(app_db.sessionmaker, name="ops", scopes=ALL_SCOPES)
     no_codec = await create_key(
@@ -277,7 +276,7 @@ async def test_histories_written_under_the_old_key_are_read_after_rotation(
     )
     await seed_registry(app_db.sessionmaker)
     env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter(codec_from_settings(before)),
+        data_converter=data_converter(before.payload_codec()),
         dev_server_existing_path=binary("temporal"),
         search_attributes=list(search_attributes.ALL),
         dev_server_extra_args=SERVER_ARGS,
@@ -303,7 +302,7 @@ async def test_histories_written_under_the_old_key_are_read_after_rotation(
         new_client = await Client.connect(
             old_client.service_client.config.target_host,
             namespace=old_client.namespace,
-            data_converter=data_converter(codec_from_settings(after)),
+            data_converter=data_converter(after.payload_codec()),
         )
         worker = build_worker(
             new_client,
@@ -336,7 +335,7 @@ async def test_histories_written_under_the_old_key_are_read_after_rotation(
         # Replaying a history that spans both keys needs (only) the rotated keyring.
         replayer = Replayer(
             workflows=[ReferralWorkflow],
-            data_converter=data_converter(codec_from_settings(after)),
+            data_converter=data_converter(after.payload_codec()),
             workflow_runner=sandbox_runner(),
         )
         replayed = await replayer.replay_workflow(mixed, raise_on_replay_failure=False)

@@ -85,3 +85,10 @@ def test_contracts_forbid_every_other_dependency_when_a_new_one_is_imported() ->
     workflow_contract = next(f for n, f in strict.items() if n.startswith("workflows"))
     assert imported - PURE - pure_contract == set()
     assert imported - PURE - {"temporalio"} - workflow_contract == set()
+
+
+def test_codec_knows_nothing_of_settings_when_the_settings_build_its_keyring() -> None:
+    """One way only: ``Settings.codec_keyring()`` uses the codec; the codec never imports the
+    settings (the production-key rule is written once, in the settings)."""
+    assert graph().find_shortest_chain("models.adapters.codec", "models.settings") is None
+    assert graph().find_shortest_chain("models.settings", "models.adapters.codec") is not None
