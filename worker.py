@@ -36,10 +36,10 @@ from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from models import migrate
 from models.adapters.logging import configure_logging
-from models.adapters.secrets import seal_webhook_secrets
 from models.adapters.webhooks import WebhookSender
 from models.settings import Settings
 from models.store.db import make_engine, make_sessionmaker
+from models.store.subscriptions import seal_webhook_secrets
 from workflows.client import connect, data_converter, metrics_runtime, tls_config
 from workflows.reconcile import ReconcileWorkflow
 from workflows.referral import ReferralWorkflow

@@ -7,7 +7,7 @@ is the active codec key (``SENDMED_CODEC_KEYS``); the fingerprint (8 hex of the 
 SHA-256) names it, so secrets sealed before a rotation still open while the old key is kept.
 
 Rows written before sealing hold the plain secret: :func:`unseal` returns it as it is, and
-:func:`seal_webhook_secrets` (run by the worker on start) seals them in place.
+``models/store/subscriptions.py`` seals them in place when the worker starts.
 """
 
 from __future__ import annotations
@@ -18,14 +18,8 @@ import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.adapters.codec import NONCE_BYTES, CodecError, Keyring
-from models.store.document_tables import WebhookSubscriptionRow
-from models.store.tables import table_of
 
 PREFIX = "s1."
 
@@ -65,26 +59,3 @@ def unseal(keyring: Keyring, stored: str, subscription_id: str) -> str:
             continue
         return plain.decode()
     raise CodecError("webhook secret sealed with a codec key that is not configured")
-
-
-async def seal_webhook_secrets(
-    sessionmaker: async_sessionmaker[AsyncSession], keyring: Keyring
-) -> int:
-    """Seal every subscription secret still stored in plain; returns how many were sealed."""
-    async with sessionmaker() as session:
-        rows = (
-            await session.exec(
-                select(WebhookSubscriptionRow.id, WebhookSubscriptionRow.secret).where(
-                    col(WebhookSubscriptionRow.secret).not_like(f"{PREFIX}%")
-                )
-            )
-        ).all()
-        table = table_of(WebhookSubscriptionRow)
-        for subscription_id, secret in rows:
-            await session.exec(
-                update(table)
-                .where(table.c.id == subscription_id, table.c.secret == secret)
-                .values(secret=seal(keyring, secret, subscription_id))
-            )
-        await session.commit()
-    return len(rows)

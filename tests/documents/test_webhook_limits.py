@@ -11,9 +11,10 @@ import pytest
 
 from models.adapters.codec import Keyring
 from models.adapters.delivery import PermanentFailure
-from models.adapters.secrets import is_sealed, seal_webhook_secrets, unseal
+from models.adapters.secrets import is_sealed, unseal
 from models.adapters.webhooks import WebhookSender
 from models.store.document_tables import WebhookSubscriberHealthRow, WebhookSubscriptionRow
+from models.store.subscriptions import seal_webhook_secrets
 from tests.conftest import Database, free_port
 from tests.documents import referrals as R
 from tests.documents.conftest import (
