@@ -43,6 +43,7 @@ from api.keys import create_key  # noqa: E402
 from bench.harness import api_argv, free_port, percentile  # noqa: E402
 from models import migrate  # noqa: E402
 from models.adapters.bank_holidays import england_and_wales_calendar  # noqa: E402
+from models.domain import intake  # noqa: E402
 from models.domain import transitions as tr  # noqa: E402
 from models.domain.referral import ReferralCreate  # noqa: E402
 from models.store import listing  # noqa: E402
@@ -152,7 +153,7 @@ def snapshot_template(today: date) -> str:
         cal=england_and_wales_calendar(today.year - 1, today.year + 2),
         policy=tr.Policy(),
     )
-    opened = tr.open_referral(
+    opened = intake.open_referral(
         "@@ID@@", request, received_on=today, created_at=datetime.now(UTC), ctx=ctx
     )
     return json.dumps(opened.referral.model_dump(mode="json"), separators=(",", ":"))

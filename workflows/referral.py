@@ -5,7 +5,7 @@ now (an illegal one is rejected before it reaches history). Handlers queue the c
 wait; the run loop feeds it through ``transitions.decide``, projects the new state to the
 read model, and only then answers, so a read after a command sees it. Between commands the
 loop sleeps on one named timer until the next day on which time alone changes something
-(``transitions.next_wake``): the day-30 deemed certificate, breaches, reminders.
+(``timers.next_wake``): the day-30 deemed certificate, breaches, reminders.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from models.domain import intake, timers
     from models.domain import transitions as tr
     from models.domain.clock import london_date, start_of_london_day
     from models.domain.commands import BookMeeting, InPersonVenue
@@ -165,7 +166,7 @@ class ReferralWorkflow:
             summary="load England & Wales bank holidays",
         )
         try:
-            decision = tr.open_referral(
+            decision = intake.open_referral(
                 start.referral_id,
                 start.request,
                 received_on=start.received_on,
@@ -175,7 +176,7 @@ class ReferralWorkflow:
         except (tr.InvalidCommand, tr.IllegalTransition) as exc:
             raise _error(exc) from exc
         await self._apply(decision)
-        await self._apply(tr.tick(self._state, self._ctx()))
+        await self._apply(timers.tick(self._state, self._ctx()))
 
         if self._edges:
             try:
@@ -209,12 +210,12 @@ class ReferralWorkflow:
         while not tr.finished(self._state):
             if self._edges and workflow.cancellation_reason() is not None:
                 return  # a cancellation absorbed by an activity that was running
-            wake = tr.next_wake(self._state, start.policy, self._calendar)
+            wake = timers.next_wake(self._state, start.policy, self._calendar)
             if self._state.status_clock_running and workflow.patched(DAILY_STATUS_LINE_PATCH):
                 # Wake each midnight while the 30-day clock runs, so "day N of 30" stays live.
                 tomorrow = self._today() + timedelta(days=1)
                 if wake is None or tomorrow < wake.on:
-                    wake = tr.Wake(tomorrow, f"status line: {tomorrow.isoformat()}")
+                    wake = timers.Wake(tomorrow, f"status line: {tomorrow.isoformat()}")
             if wake is None:
                 await workflow.wait_condition(self._has_work)
             else:
@@ -228,7 +229,7 @@ class ReferralWorkflow:
                 await self._process(self._inbox[0])
                 self._inbox.popleft()
             await self._record_reports()
-            await self._apply(tr.tick(self._state, self._ctx()))
+            await self._apply(timers.tick(self._state, self._ctx()))
             workflow.set_current_details(self._status_line())
 
     async def _operator_closure(self) -> None:
@@ -298,7 +299,7 @@ class ReferralWorkflow:
             if workflow.patched(TICK_AFTER_COMMAND_PATCH):
                 # A fact recorded late may make a deadline already past: act on it before
                 # answering, so the caller sees the consequence (e.g. the deemed certificate).
-                await self._apply(tr.tick(self._state, self._ctx()))
+                await self._apply(timers.tick(self._state, self._ctx()))
             pending.result = self._state
         except (tr.IllegalTransition, tr.InvalidCommand) as exc:
             pending.error = _error(exc)

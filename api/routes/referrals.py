@@ -34,6 +34,7 @@ from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest, r
 from api.schemas import ReferralRead, referral_read
 from api.temporal import bounded
 from models.adapters.bank_holidays import england_and_wales_calendar
+from models.domain import intake
 from models.domain import transitions as tr
 from models.domain.clock import london_date
 from models.domain.commands import COMMAND_MODELS
@@ -242,7 +243,7 @@ async def start_referral(
     earliest = min(received_on, decided or received_on)
     cal = england_and_wales_calendar(earliest.year - 1, london_date(now).year + 4)
     try:
-        tr.open_referral(
+        intake.open_referral(
             referral_id,
             body,
             received_on=received_on,

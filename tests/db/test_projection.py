@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from activities.records import RecordActivities
 from models.adapters.bank_holidays import england_and_wales_calendar
+from models.domain import intake
 from models.domain import transitions as tr
 from models.domain.commands import InformationSession
 from models.domain.referral import ReferralCreate
@@ -23,7 +24,7 @@ RECEIVED = date(2026, 11, 20)
 def opened() -> tr.Decision:
     ctx = tr.Context(today=RECEIVED, cal=england_and_wales_calendar(2025, 2028), policy=tr.Policy())
     request = TypeAdapter(ReferralCreate).validate_python(mediation_body())
-    return tr.open_referral(
+    return intake.open_referral(
         "0b6f1f0e-0000-4000-8000-000000000001",
         request,
         received_on=RECEIVED,

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from models.adapters.bank_holidays import england_and_wales_calendar
+from models.domain import intake, timers
 from models.domain import transitions as tr
 from models.domain.clock import LONDON
 from models.domain.commands import Command
@@ -45,7 +46,7 @@ def _ctx(today: date) -> tr.Context:
 
 def opened(body: dict[str, Any], received_on: date, referral_id: str = "") -> Referral:
     rid = referral_id or f"00000000-0000-4000-8000-{next(_SEQ):012d}"
-    decision = tr.open_referral(
+    decision = intake.open_referral(
         rid,
         CREATE.validate_python(body),
         received_on=received_on,
@@ -82,7 +83,7 @@ def deemed(told: date = date(2026, 11, 27), letter_date: date = date(2026, 11, 1
     referral = opened(body, told)
     referral = apply(referral, told, "request_mediation")
     day31 = told + timedelta(days=31)
-    return tr.tick(referral, _ctx(day31)).referral
+    return timers.tick(referral, _ctx(day31)).referral
 
 
 def section_i(on: date = date(2026, 3, 2)) -> Referral:

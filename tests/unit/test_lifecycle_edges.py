@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from models.domain import intake, timers
 from models.domain import transitions as tr
 from models.domain.clock import LONDON
 from models.domain.referral import (
@@ -34,7 +35,7 @@ def mediation(**overrides: Any) -> dict[str, Any]:
 def open_(
     body: dict[str, Any], received_on: date = TODAY, today: date = TODAY, rules: int = 2
 ) -> tr.Decision:
-    return tr.open_referral(
+    return intake.open_referral(
         "r-1",
         CREATE.validate_python(body),
         received_on=received_on,
@@ -73,10 +74,10 @@ def test_dr_response_window_runs_from_contact_when_the_referral_is_entered_late(
     assert {p.asked_on for p in referral.parties} == {TODAY}
     request = notices(opened)["dr_consent_request"]
     assert request.data["respond_by"] == "2026-06-15"
-    ticked = tr.tick(referral, ctx())
+    ticked = timers.tick(referral, ctx())
     assert ticked.referral.status is Status.AWAITING_PARTY_RESPONSES
     assert ticked.referral.deadlines["referral_actioned_by"].breached  # DL-13 from receipt
-    wake = tr.next_wake(ticked.referral, tr.Policy(), CAL)
+    wake = timers.next_wake(ticked.referral, tr.Policy(), CAL)
     assert wake is not None
     assert wake.on == date(2026, 6, 8)  # the reminder: 5 working days after contact
 
@@ -102,7 +103,7 @@ def test_no_letter_asks_for_a_date_already_past_when_the_window_is_over() -> Non
     body = dr_body(parties_contacted_on="2026-05-06")  # window ended 20 May
     opened = open_(body, received_on=date(2026, 5, 6))
     assert not [n for n in notices(opened) if n.startswith("dr_consent")]
-    closed = tr.tick(opened.referral, ctx()).referral
+    closed = timers.tick(opened.referral, ctx()).referral
     assert closed.status is Status.CLOSED
     assert closed.outcome is Outcome.NO_RESPONSE
 
@@ -116,7 +117,7 @@ def test_parties_contacted_on_cannot_be_in_the_future_or_before_receipt() -> Non
 
 def test_no_response_is_dated_the_day_after_the_window_when_the_clock_settles_late() -> None:
     referral = open_(dr_body()).referral  # due 15 Jun
-    closed = tr.tick(referral, ctx(date(2026, 6, 19)))  # the worker was down for a while
+    closed = timers.tick(referral, ctx(date(2026, 6, 19)))  # the worker was down for a while
     assert closed.referral.outcome is Outcome.NO_RESPONSE
     assert closed.referral.closed_on == date(2026, 6, 16)
     assert {p.answered_on for p in closed.referral.parties if p.asked_on} == {date(2026, 6, 16)}
@@ -134,7 +135,7 @@ def test_no_response_is_dated_the_day_after_the_window_when_the_clock_settles_la
 def test_outcome_is_parties_declined_when_someone_declined_and_the_rest_were_silent() -> None:
     referral = open_(dr_body()).referral
     referral = apply(referral, "party_response", party_id="la", answer="declined", reason="No")
-    closed = tr.tick(referral, ctx(date(2026, 6, 16))).referral
+    closed = timers.tick(referral, ctx(date(2026, 6, 16))).referral
     assert closed.outcome is Outcome.PARTIES_DECLINED
     assert closed.clock_closure is not None  # still decided by the clock: correctable
 
@@ -142,7 +143,7 @@ def test_outcome_is_parties_declined_when_someone_declined_and_the_rest_were_sil
 def test_legacy_rules_keep_the_window_from_receipt() -> None:
     opened = open_(dr_body(), received_on=date(2026, 5, 6), rules=LEGACY_RULES)
     assert opened.referral.deadlines["party_responses_due_by"].due_on == date(2026, 5, 20)
-    closed = tr.tick(opened.referral, ctx(rules=LEGACY_RULES)).referral
+    closed = timers.tick(opened.referral, ctx(rules=LEGACY_RULES)).referral
     assert closed.outcome is Outcome.PARTIES_DECLINED
     assert closed.clock_closure is None
     assert tr.finished(closed)
@@ -161,7 +162,7 @@ def late_answer(
 
 def closed_for_silence() -> Referral:
     referral = open_(dr_body()).referral
-    closed = tr.tick(referral, ctx(date(2026, 6, 16))).referral
+    closed = timers.tick(referral, ctx(date(2026, 6, 16))).referral
     assert closed.outcome is Outcome.NO_RESPONSE
     return closed
 
@@ -212,11 +213,11 @@ def test_a_late_refusal_is_recorded_and_the_referral_stays_closed() -> None:
 
 def test_a_clock_closure_becomes_final_after_its_correction_window() -> None:
     closed = closed_for_silence()
-    assert tr.tick(closed, ctx(date(2026, 7, 16))).referral == closed  # reopen_until 16 Jul
-    wake = tr.next_wake(closed, tr.Policy(), CAL)
+    assert timers.tick(closed, ctx(date(2026, 7, 16))).referral == closed  # reopen_until 16 Jul
+    wake = timers.next_wake(closed, tr.Policy(), CAL)
     assert wake is not None
     assert wake.on == date(2026, 7, 17)
-    final = tr.tick(closed, ctx(date(2026, 7, 17)))
+    final = timers.tick(closed, ctx(date(2026, 7, 17)))
     assert [e.type for e in final.events] == ["referral.closure_final"]
     assert tr.finished(final.referral)
     assert tr.allowed_commands(final.referral) == ()
@@ -226,7 +227,7 @@ def test_a_clock_closure_becomes_final_after_its_correction_window() -> None:
 
 def test_breach_decided_by_the_clock_is_corrected_by_a_fact_dated_in_time() -> None:
     referral = open_(mediation()).referral  # DL-13 due Mon 8 Jun
-    breached = tr.tick(referral, ctx(date(2026, 6, 9))).referral
+    breached = timers.tick(referral, ctx(date(2026, 6, 9))).referral
     assert breached.deadlines["referral_actioned_by"].breached
     assert breached.breached
     decision = decide(breached, "action", date(2026, 6, 12), on="2026-06-08")
@@ -245,7 +246,7 @@ def test_breach_decided_by_the_clock_is_corrected_by_a_fact_dated_in_time() -> N
 
 def test_breach_stands_when_the_fact_is_dated_after_the_due_day() -> None:
     referral = open_(mediation()).referral
-    breached = tr.tick(referral, ctx(date(2026, 6, 10))).referral
+    breached = timers.tick(referral, ctx(date(2026, 6, 10))).referral
     decision = decide(breached, "action", date(2026, 6, 12), on="2026-06-09")
     deadline = decision.referral.deadlines["referral_actioned_by"]
     assert (deadline.met_on, deadline.breached) == (date(2026, 6, 9), True)
@@ -261,7 +262,7 @@ def test_meeting_held_in_time_but_recorded_late_corrects_the_30_day_breach() -> 
         mediator_id="m1",
         starts_at=at(date(2026, 6, 30)),
     )
-    day31 = tr.tick(booked, ctx(date(2026, 7, 2)))
+    day31 = timers.tick(booked, ctx(date(2026, 7, 2)))
     deemed = day31.referral
     assert deemed.certificates[0].kind is CertificateKind.DEEMED
     assert deemed.deadlines["mediation_must_be_arranged_by"].breached
@@ -297,7 +298,7 @@ def test_agreed_action_breach_is_corrected_when_done_in_time() -> None:
     ]
     referral = apply(referral, "record_meeting", outcome="agreement", agreed_actions=actions)
     referral = apply(referral, "sign_agreement", signatories=["family", "school", "la"])
-    late = tr.tick(referral, ctx(date(2026, 6, 11))).referral
+    late = timers.tick(referral, ctx(date(2026, 6, 11))).referral
     assert late.agreement is not None
     assert late.agreement.actions[0].breached
     done = decide(late, "complete_action", date(2026, 6, 12), action_id="a1", on="2026-06-10")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from models.domain import timers
 from models.domain import transitions as tr
 from models.domain.referral import Route, Status
 from models.domain.summary import next_due, status_line
@@ -50,7 +51,7 @@ def test_status_line_shows_each_dr_party_answer_by_id() -> None:
 
 def test_status_line_flags_breaches_and_certificates() -> None:
     referral = reach(Route.MEDIATION, Status.ARRANGING_MEETING)
-    later = tr.tick(referral, tr.Context(today=date(2026, 7, 2), cal=CAL, policy=tr.Policy()))
+    later = timers.tick(referral, tr.Context(today=date(2026, 7, 2), cal=CAL, policy=tr.Policy()))
     line = status_line(later.referral, date(2026, 7, 2))
     assert "certificate deemed 2026-07-02" in line
     assert "BREACHED" in line
@@ -64,7 +65,7 @@ def test_next_due_includes_agreed_actions() -> None:
 
 def test_status_line_names_each_breach_who_and_since_when_a_deadline_passed() -> None:
     referral = reach(Route.MEDIATION, Status.ARRANGING_MEETING)
-    later = tr.tick(referral, tr.Context(today=date(2026, 7, 2), cal=CAL, policy=tr.Policy()))
+    later = timers.tick(referral, tr.Context(today=date(2026, 7, 2), cal=CAL, policy=tr.Policy()))
     line = status_line(later.referral, date(2026, 7, 2), "Hertfordshire County Council")
     assert (
         "BREACHED: referral_actioned_by (DL-13, the mediation provider) since 2026-06-09; "

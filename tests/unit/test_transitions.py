@@ -9,6 +9,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from models.adapters.bank_holidays import england_and_wales_calendar
+from models.domain import intake, timers
 from models.domain import transitions as tr
 from models.domain.clock import LONDON
 from models.domain.commands import COMMAND_MODELS, Command
@@ -54,7 +55,7 @@ def opened(route: Route) -> Referral:
     body = mediation_body(decision={"type": "refusal_to_assess", "letter_date": "2026-05-20"})
     if route is Route.DISAGREEMENT_RESOLUTION:
         body = dr_body()
-    decision = tr.open_referral(
+    decision = intake.open_referral(
         "r-1",
         CREATE.validate_python(body),
         received_on=TODAY,
@@ -269,7 +270,7 @@ def test_section_i_only_decline_issues_no_certificate() -> None:
     body = mediation_body(
         decision={"type": "plan_contents", "letter_date": "2026-05-20", "sections": ["I"]}
     )
-    referral = tr.open_referral(
+    referral = intake.open_referral(
         "r-2",
         CREATE.validate_python(body),
         received_on=TODAY,
@@ -296,7 +297,7 @@ def test_health_in_issue_notifies_icb_and_meets_dl04_at_once() -> None:
             }
         ],
     )
-    referral = tr.open_referral(
+    referral = intake.open_referral(
         "r-3",
         CREATE.validate_python(body),
         received_on=TODAY,
@@ -329,7 +330,7 @@ def test_health_only_dispute_uses_icb_30_days_and_no_certificate() -> None:
             }
         ],
     )
-    referral = tr.open_referral(
+    referral = intake.open_referral(
         "r-4",
         CREATE.validate_python(body),
         received_on=TODAY,
@@ -340,7 +341,7 @@ def test_health_only_dispute_uses_icb_30_days_and_no_certificate() -> None:
     referral = apply(referral, "request_mediation")
     assert referral.deadlines["mediation_must_be_arranged_by"].rule == "DL-05"
     assert "deemed_certificate_due_by" not in referral.deadlines
-    later = tr.tick(referral, ctx(date(2026, 7, 2))).referral
+    later = timers.tick(referral, ctx(date(2026, 7, 2))).referral
     assert later.deadlines["mediation_must_be_arranged_by"].breached
     assert later.certificates == ()
 
@@ -416,7 +417,7 @@ def test_dr_never_issues_a_certificate() -> None:
 def test_dr_appealable_decision_is_pointed_to_mediation() -> None:
     body = dr_body(appealable_decision="refusal_to_assess")
     with pytest.raises(tr.InvalidCommand, match="belongs to Mediation"):
-        tr.open_referral(
+        intake.open_referral(
             "r-5",
             CREATE.validate_python(body),
             received_on=TODAY,
