@@ -6,7 +6,7 @@ import functools
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -82,10 +82,11 @@ def _discriminator_tags() -> frozenset[str]:
     ``route``, a venue's ``kind``, a fact's ``command``): pydantic puts them in an error's
     location, but they are not fields the caller can name."""
     from models.domain.base import VenueKind
-    from models.domain.commands import COMMAND_MODELS
+    from models.domain.commands import Command
     from models.domain.referral import Route
 
-    commands = {path.replace("-", "_") for path in COMMAND_MODELS}
+    union, *_ = get_args(Command)  # Annotated[A | B | …, Field(discriminator="command")]
+    commands = {model.model_fields["command"].default for model in get_args(union)}
     return frozenset({*(r.value for r in Route), *(k.value for k in VenueKind), *commands})
 
 

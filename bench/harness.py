@@ -53,13 +53,13 @@ if str(ROOT) not in sys.path:
 
 from api.idempotency import body_hash  # noqa: E402
 from api.keys import ALL_SCOPES, create_key  # noqa: E402
-from api.routes.referrals import policy_for, start_operation  # noqa: E402
+from api.routes.referrals import COMMAND_PATHS, policy_for, start_operation  # noqa: E402
 from models import migrate  # noqa: E402
 from models.domain import transitions as tr  # noqa: E402
 from models.domain.clock import london_date  # noqa: E402
-from models.domain.commands import COMMAND_MODELS  # noqa: E402
 from models.domain.referral import Referral, ReferralCreate  # noqa: E402
 from models.messages import (  # noqa: E402
+    CREATED_UPDATE,
     CommandEnvelope,
     Created,
     StartReferral,
@@ -815,7 +815,7 @@ class RawDriver:
             policy=self.policy,
         )
         await self.client.execute_update_with_start_workflow(
-            "created",
+            CREATED_UPDATE,
             Created(request_hash=start.request_hash),
             start_workflow_operation=start_operation(start, self.task_queue),
             result_type=Referral,
@@ -825,10 +825,11 @@ class RawDriver:
     async def command(
         self, referral_id: str, path: str, body: dict[str, Any] | None = None
     ) -> Referral:
-        command: Any = COMMAND_MODELS[path].model_validate(body or {})
+        model, update = COMMAND_PATHS[path]
+        command: Any = model.model_validate(body or {})
         handle: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(workflow_id(referral_id))
         result: Referral = await handle.execute_update(
-            path.replace("-", "_"),
+            update,
             CommandEnvelope(actor=self.actor, command=command),
             result_type=Referral,
         )

@@ -36,16 +36,42 @@ from api.temporal import bounded
 from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain import intake
 from models.domain import transitions as tr
+from models.domain.base import Strict
 from models.domain.clock import london_date
-from models.domain.commands import COMMAND_MODELS
+from models.domain.commands import (
+    Action,
+    BookMeeting,
+    CancelMeeting,
+    CompleteAction,
+    DeclineMediation,
+    InformationSession,
+    LaUnableToArrange,
+    PartyResponse,
+    RecordMeeting,
+    RequestMediation,
+    SignAgreement,
+    Withdraw,
+)
 from models.domain.referral import MediationReferralCreate, Referral, ReferralCreate
 from models.domain.summary import council_label, static_summary
 from models.messages import (
+    ACTION_UPDATE,
+    BOOK_MEETING_UPDATE,
+    CANCEL_MEETING_UPDATE,
+    COMPLETE_ACTION_UPDATE,
     CREATED_UPDATE,
+    DECLINE_MEDIATION_UPDATE,
     IDEMPOTENCY_MISMATCH,
     ILLEGAL,
+    INFORMATION_SESSION_UPDATE,
     INVALID,
+    LA_UNABLE_TO_ARRANGE_UPDATE,
+    PARTY_RESPONSE_UPDATE,
+    RECORD_MEETING_UPDATE,
+    REQUEST_MEDIATION_UPDATE,
+    SIGN_AGREEMENT_UPDATE,
     UNAVAILABLE,
+    WITHDRAW_UPDATE,
     CommandEnvelope,
     Created,
     StartReferral,
@@ -57,6 +83,23 @@ from workflows import search_attributes as sa
 from workflows.referral import ReferralWorkflow
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
+
+#: ``POST /v1/referrals/{id}/<path>``: each command's path, its body and the workflow update
+#: that carries it (update names are the commands' tags, ``models/messages.py``).
+COMMAND_PATHS: dict[str, tuple[type[Strict], str]] = {
+    "action": (Action, ACTION_UPDATE),
+    "information-session": (InformationSession, INFORMATION_SESSION_UPDATE),
+    "decline-mediation": (DeclineMediation, DECLINE_MEDIATION_UPDATE),
+    "request-mediation": (RequestMediation, REQUEST_MEDIATION_UPDATE),
+    "la-unable-to-arrange": (LaUnableToArrange, LA_UNABLE_TO_ARRANGE_UPDATE),
+    "party-response": (PartyResponse, PARTY_RESPONSE_UPDATE),
+    "book-meeting": (BookMeeting, BOOK_MEETING_UPDATE),
+    "cancel-meeting": (CancelMeeting, CANCEL_MEETING_UPDATE),
+    "record-meeting": (RecordMeeting, RECORD_MEETING_UPDATE),
+    "sign-agreement": (SignAgreement, SIGN_AGREEMENT_UPDATE),
+    "complete-action": (CompleteAction, COMPLETE_ACTION_UPDATE),
+    "withdraw": (Withdraw, WITHDRAW_UPDATE),
+}
 
 ID_NAMESPACE = uuid.UUID("5b0f6c53-8f57-4d0e-9c55-3e1f0a0f6a11")
 ReferralId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The referral's id.")]
@@ -431,8 +474,7 @@ async def send_command(
     )
 
 
-def _register_command(path: str, model: type[Any]) -> None:
-    update_name = path.replace("-", "_")
+def _register_command(path: str, model: type[Any], update_name: str) -> None:
     doc = (model.__doc__ or "").strip()
     has_required = any(f.is_required() for f in model.model_fields.values())
 
@@ -475,5 +517,5 @@ def _register_command(path: str, model: type[Any]) -> None:
     )
 
 
-for _path, _model in COMMAND_MODELS.items():
-    _register_command(_path, _model)
+for _path, (_model, _update) in COMMAND_PATHS.items():
+    _register_command(_path, _model, _update)

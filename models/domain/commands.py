@@ -283,18 +283,3 @@ KnownFact = Annotated[
     | PartyResponse,
     Field(discriminator="command"),
 ]
-
-COMMAND_MODELS: dict[str, type[Strict]] = {
-    "action": Action,
-    "information-session": InformationSession,
-    "decline-mediation": DeclineMediation,
-    "request-mediation": RequestMediation,
-    "la-unable-to-arrange": LaUnableToArrange,
-    "party-response": PartyResponse,
-    "book-meeting": BookMeeting,
-    "cancel-meeting": CancelMeeting,
-    "record-meeting": RecordMeeting,
-    "sign-agreement": SignAgreement,
-    "complete-action": CompleteAction,
-    "withdraw": Withdraw,
-}
