@@ -43,6 +43,7 @@ from api.keys import create_key  # noqa: E402
 from bench.harness import api_argv, free_port, percentile  # noqa: E402
 from models import migrate  # noqa: E402
 from models.adapters.bank_holidays import england_and_wales_calendar  # noqa: E402
+from models.domain import deadlines as dl  # noqa: E402
 from models.domain import intake  # noqa: E402
 from models.domain import transitions as tr  # noqa: E402
 from models.domain.referral import ReferralCreate  # noqa: E402
@@ -62,12 +63,12 @@ OPEN_STATUSES = [
     ("tracking_actions", 18),
 ]
 DEADLINE_NAMES = {
-    "awaiting_information_session": "referral_actioned_by",
-    "awaiting_family_decision": "contact_mediation_adviser_by",
-    "awaiting_party_responses": "party_responses_due_by",
-    "arranging_meeting": "mediation_must_be_arranged_by",
-    "meeting_booked": "mediation_must_be_arranged_by",
-    "agreement_awaiting_signature": "certificate_due_by",
+    "awaiting_information_session": dl.REFERRAL_ACTIONED_BY,
+    "awaiting_family_decision": dl.CONTACT_ADVISER_BY,
+    "awaiting_party_responses": dl.PARTY_RESPONSES_DUE_BY,
+    "arranging_meeting": dl.MEDIATION_ARRANGED_BY,
+    "meeting_booked": dl.MEDIATION_ARRANGED_BY,
+    "agreement_awaiting_signature": dl.CERTIFICATE_DUE_BY,
     "tracking_actions": "action:action-1",
 }
 OUTCOMES = [

@@ -45,6 +45,7 @@ from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent
 from api.routes.referrals import client_id
 from models.domain.availability import DatesOff, WorkingHours
+from models.domain.deadlines import REFERRAL_ACTION_WORKING_DAYS
 from models.domain.referral import Identifier, ShortText, Text
 from models.store import registries
 from models.store.auth_tables import RegistryChangeRow
@@ -243,7 +244,7 @@ class ProviderCreate(Strict):
     address: Text | None = None
     office_hours: ShortText = "Monday to Friday, 9am to 5pm"
     referral_action_working_days: int = Field(
-        default=5,
+        default=REFERRAL_ACTION_WORKING_DAYS,
         ge=1,
         le=30,
         description="Service level: working days to action a referral (DL-13). Applies to "

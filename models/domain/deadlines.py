@@ -18,9 +18,11 @@ Counting rules (RULES.md §3.1), in one place:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from dateutil.relativedelta import relativedelta
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -51,7 +53,7 @@ class DeadlineRule(StrEnum):
 
     @property
     def rule_id(self) -> str:
-        """The id used in RULES.md, e.g. ``"DL-01"``."""
+        """The id used in RULES.md, e.g. DL-01 for ``CONTACT_ADVISER``."""
         return f"DL-{list(DeadlineRule).index(self) + 1:02d}"
 
 
@@ -358,9 +360,24 @@ def appeal_deadline(
     )
 
 
-def referral_actioned_by(received: date, cal: HolidayCalendar) -> date:
-    """DL-13: Kids actions a referral within 5 working days (service level, not law)."""
-    return add_working_days(received, 5, cal)
+#: DL-13: the provider's service level for actioning a referral, unless its registry entry
+#: says otherwise (``referral_action_working_days``): the calculator, the workflow's policy
+#: and a new provider's default all start from this one figure.
+REFERRAL_ACTION_WORKING_DAYS: Final = 5
+
+
+def referral_actioned_by(
+    received: date, cal: HolidayCalendar, working_days: int = REFERRAL_ACTION_WORKING_DAYS
+) -> date:
+    """DL-13: Kids actions a referral within 5 working days (service level, not law), or
+    within its provider's own ``working_days``."""
+    return add_working_days(received, working_days, cal)
+
+
+def dr_responses_due_by(contacted: date, working_days: int, cal: HolidayCalendar) -> date:
+    """DR: each party says whether it will take part within ``working_days`` working days of
+    being asked (the service's own clock, from settings: 10 by default)."""
+    return add_working_days(contacted, working_days, cal)
 
 
 # --- Regulation 42: mediation agreements (DL-10, DL-11, DL-12) ----------------------------
@@ -424,6 +441,111 @@ def amend_plan_issue_by(agreement: date) -> date:
 def amend_school_name_or_type_issue_by(agreement: date) -> date:
     """Reg 44(2)(f): amend the school/institution name or type (section I): 2 weeks."""
     return add_weeks(agreement, 2)
+
+
+# ---------------------------------------------------------------------------------------
+# The catalogue: every deadline a referral tracks, described once
+# ---------------------------------------------------------------------------------------
+
+
+class Deadline(BaseModel):
+    """One deadline as a referral holds it (``Referral.deadlines[name]``): built from its
+    catalogue entry (:meth:`DeadlineSpec.deadline`), then met, breached or waived."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str = Field(description="RULES.md id, e.g. DL-03.")
+    due_on: date
+    description: str
+    responsible: str
+    met_on: date | None = None
+    breached: bool = False
+    waived: bool = Field(default=False, description="No longer applies (e.g. case withdrawn).")
+
+    @property
+    def open(self) -> bool:
+        return self.met_on is None and not self.breached and not self.waived
+
+
+# The names a referral keeps its deadlines under (``Referral.deadlines``): stored in workflow
+# histories, the read model and the API's answers, so never rename one. Two rules may share a
+# name when they are the same deadline reached two ways (DL-02/DL-07, DL-03/DL-05, DL-08).
+REFERRAL_ACTIONED_BY: Final = "referral_actioned_by"
+CONTACT_ADVISER_BY: Final = "contact_mediation_adviser_by"
+CERTIFICATE_DUE_BY: Final = "certificate_due_by"
+MEDIATION_ARRANGED_BY: Final = "mediation_must_be_arranged_by"
+ICB_NOTIFIED_BY: Final = "la_must_notify_icb_by"
+NOTICE_BY: Final = "latest_notice_date_safest"
+DEEMED_CERTIFICATE_DUE_BY: Final = "deemed_certificate_due_by"
+APPEAL_BY: Final = "appeal_deadline"
+PARTY_RESPONSES_DUE_BY: Final = "party_responses_due_by"
+
+PARENT: Final = "parent or young person"
+PROVIDER: Final = "mediation provider"
+COUNCIL: Final = "local authority"
+DR_CONSENT_RULE: Final = "DR-CONSENT"
+
+
+@dataclass(frozen=True)
+class DeadlineSpec:
+    """One deadline of the catalogue: the name a referral keeps it under, its RULES.md id,
+    what it is (as the API shows it), who must meet it, the function that computes its day,
+    and the step that sets it."""
+
+    name: str
+    rule: str
+    description: str
+    responsible: str
+    due: Callable[..., Any]
+    set_by: str
+
+    def __post_init__(self) -> None:
+        known = {r.rule_id for r in DeadlineRule} | {DR_CONSENT_RULE}
+        if self.rule not in known:
+            raise ValueError(f"{self.rule} is not a rule of RULES.md §3.2")
+
+    def deadline(self, due_on: date, **state: Any) -> Deadline:
+        """This deadline due on ``due_on`` (``state``: ``met_on``, ``breached``, ``waived``)."""
+        return Deadline(
+            rule=self.rule,
+            due_on=due_on,
+            description=self.description,
+            responsible=self.responsible,
+            **state,
+        )
+
+
+# One line each: a grep for a rule id in double quotes lands on its deadline, and only there.
+# fmt: off
+CONTACT_ADVISER = DeadlineSpec(CONTACT_ADVISER_BY, "DL-01", "Family contacts the mediation adviser (2 months from the decision)", PARENT, contact_mediation_adviser_by, "intake (mediation, where a certificate is needed)")  # noqa: E501
+CERT_AFTER_DECLINE = DeadlineSpec(CERTIFICATE_DUE_BY, "DL-02", "Certificate after the family declines mediation", PROVIDER, certificate_due_by, "decline_mediation")  # noqa: E501
+LA_ARRANGE_MEDIATION = DeadlineSpec(MEDIATION_ARRANGED_BY, "DL-03", "Mediation held within 30 days of the LA being told", COUNCIL, mediation_must_be_arranged_by, "request_mediation")  # noqa: E501
+LA_NOTIFY_ICB = DeadlineSpec(ICB_NOTIFIED_BY, "DL-04", "ICB told of the mediation issues and the health provision sought", COUNCIL, la_must_notify_icb_by, "request_mediation (health care in issue)")  # noqa: E501
+ICB_ARRANGE_MEDIATION = DeadlineSpec(MEDIATION_ARRANGED_BY, "DL-05", "Mediation held within 30 days (ICB arranges: health only)", "ICB", mediation_must_be_arranged_by, "request_mediation (health only)")  # noqa: E501
+MEDIATION_NOTICE = DeadlineSpec(NOTICE_BY, "DL-06", "Family told the meeting's date and place (5 clear working days)", PROVIDER, latest_notice_dates, "book_meeting")  # noqa: E501
+CERT_AFTER_MEDIATION = DeadlineSpec(CERTIFICATE_DUE_BY, "DL-07", "Certificate within 3 working days of the mediation", PROVIDER, certificate_due_by, "record_meeting")  # noqa: E501
+DEEMED_CERT = DeadlineSpec(DEEMED_CERTIFICATE_DUE_BY, "DL-08", "Deemed certificate if no mediation is held within 30 days", PROVIDER, deemed_certificate_due_by, "request_mediation (the DL-03 date as fallback trigger)")  # noqa: E501
+DEEMED_CERT_LA_UNABLE = DeadlineSpec(DEEMED_CERTIFICATE_DUE_BY, "DL-08", "Deemed-mediation certificate (LA cannot arrange in 30 days)", PROVIDER, deemed_certificate_due_by, "la_unable_to_arrange")  # noqa: E501
+APPEAL = DeadlineSpec(APPEAL_BY, "DL-09", "Last day to appeal to the SEND Tribunal (by 17:00)", PARENT, appeal_deadline, "a certificate issued (shown, never breached)")  # noqa: E501
+PROVIDER_REFERRAL_ACTION = DeadlineSpec(REFERRAL_ACTIONED_BY, "DL-13", "Provider actions the referral (service level)", PROVIDER, referral_actioned_by, "intake")  # noqa: E501
+DR_CONSENT = DeadlineSpec(PARTY_RESPONSES_DUE_BY, DR_CONSENT_RULE, "Each party says whether it will take part (silence = not taking part)", "other parties", dr_responses_due_by, "intake (disagreement resolution)")  # noqa: E501
+# fmt: on
+
+#: Every deadline a referral can hold, in RULES.md order.
+DEADLINES: Final[tuple[DeadlineSpec, ...]] = (
+    CONTACT_ADVISER,
+    CERT_AFTER_DECLINE,
+    LA_ARRANGE_MEDIATION,
+    LA_NOTIFY_ICB,
+    ICB_ARRANGE_MEDIATION,
+    MEDIATION_NOTICE,
+    CERT_AFTER_MEDIATION,
+    DEEMED_CERT,
+    DEEMED_CERT_LA_UNABLE,
+    APPEAL,
+    PROVIDER_REFERRAL_ACTION,
+    DR_CONSENT,
+)
 
 
 # ---------------------------------------------------------------------------------------

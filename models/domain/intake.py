@@ -18,7 +18,6 @@ from models.domain import deadlines as dl
 from models.domain.commands import Command
 from models.domain.referral import (
     EDGE_RULES,
-    Deadline,
     DisagreementResolutionReferralCreate,
     MediationReferralCreate,
     Notice,
@@ -205,15 +204,11 @@ def open_referral(
     notices = validate_intake(request, received_on, ctx.today, rules=ctx.rules)
     parties = assign_party_ids(_intake_parties(request))
     request = request.model_copy(update=_request_with_ids(request, parties))
-    deadlines: dict[str, Deadline] = {
-        "referral_actioned_by": Deadline(
-            rule="DL-13",
-            due_on=dl.add_working_days(
-                received_on, ctx.policy.referral_action_working_days, ctx.cal
-            ),
-            description="Provider actions the referral (service level)",
-            responsible="mediation provider",
-        )
+    actioned_by = dl.referral_actioned_by(
+        received_on, ctx.cal, ctx.policy.referral_action_working_days
+    )
+    deadlines: dict[str, dl.Deadline] = {
+        dl.REFERRAL_ACTIONED_BY: dl.PROVIDER_REFERRAL_ACTION.deadline(actioned_by)
     }
     effects: list[Effect] = []
     party_states: list[PartyState]
@@ -257,13 +252,10 @@ def open_referral(
         party_states = [
             PartyState(party=p, asked_on=contacted_on if p.id in other else None) for p in parties
         ]
-        respond_by = dl.add_working_days(contacted_on, ctx.policy.dr_response_working_days, ctx.cal)
-        deadlines["party_responses_due_by"] = Deadline(
-            rule="DR-CONSENT",
-            due_on=respond_by,
-            description="Each party says whether it will take part (silence = not taking part)",
-            responsible="other parties",
+        respond_by = dl.dr_responses_due_by(
+            contacted_on, ctx.policy.dr_response_working_days, ctx.cal
         )
+        deadlines[dl.PARTY_RESPONSES_DUE_BY] = dl.DR_CONSENT.deadline(respond_by)
         remind_on = dl.add_working_days(contacted_on, ctx.policy.dr_reminder_working_days, ctx.cal)
         if not edges:
             effects.append(
@@ -332,7 +324,7 @@ def open_referral(
 def _mediation_intake(
     request: MediationReferralCreate,
     received_on: date,
-    deadlines: dict[str, Deadline],
+    deadlines: dict[str, dl.Deadline],
     ctx: Context,
 ) -> list[Notice]:
     """DL-01 (adds it to ``deadlines``) and the notices a mediation referral opens with."""
@@ -343,13 +335,8 @@ def _mediation_intake(
     # DL-01 is the family's step towards a certificate: none where no certificate is needed
     # to appeal (rules 2).
     if certificate_required or ctx.rules < EDGE_RULES:
-        deadlines["contact_mediation_adviser_by"] = Deadline(
-            rule="DL-01",
-            due_on=contact_by,
-            description="Family contacts the mediation adviser (2 months from the decision)",
-            responsible="parent or young person",
-            met_on=None if late else received_on,
-            breached=late,
+        deadlines[dl.CONTACT_ADVISER_BY] = dl.CONTACT_ADVISER.deadline(
+            contact_by, met_on=None if late else received_on, breached=late
         )
     if late and certificate_required:
         notices.append(
@@ -429,7 +416,7 @@ def _apply_facts(opened: Decision, facts: Iterable[Command], ctx: Context) -> De
     ordered = sorted(enumerate(facts), key=lambda item: (_fact_on(item[1]), item[0]))
     for n, fact in ordered:
         on = _fact_on(fact)
-        consent = referral.deadlines.get("party_responses_due_by")
+        consent = referral.deadlines.get(dl.PARTY_RESPONSES_DUE_BY)
         if (
             referral.status is Status.AWAITING_PARTY_RESPONSES
             and consent is not None

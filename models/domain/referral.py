@@ -30,6 +30,7 @@ from models.domain.base import Strict as Strict
 from models.domain.base import Text as Text
 from models.domain.base import VenueKind as VenueKind
 from models.domain.commands import KnownFact
+from models.domain.deadlines import MEDIATION_ARRANGED_BY, Deadline
 
 #: A caller's own case reference: one line, identifier-like (it reaches email subjects).
 ExternalReference = Annotated[
@@ -434,22 +435,6 @@ class Notice(BaseModel):
     message: str
 
 
-class Deadline(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    rule: str = Field(description="RULES.md id, e.g. DL-03.")
-    due_on: date
-    description: str
-    responsible: str
-    met_on: date | None = None
-    breached: bool = False
-    waived: bool = Field(default=False, description="No longer applies (e.g. case withdrawn).")
-
-    @property
-    def open(self) -> bool:
-        return self.met_on is None and not self.breached and not self.waived
-
-
 class Certificate(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -646,7 +631,7 @@ class Referral(BaseModel):
     @property
     def status_clock_running(self) -> bool:
         """The 30-day clock (DL-03/DL-05) is running: arranging or booked, not yet met."""
-        arrange = self.deadlines.get("mediation_must_be_arranged_by")
+        arrange = self.deadlines.get(MEDIATION_ARRANGED_BY)
         return (
             self.status in (Status.ARRANGING_MEETING, Status.MEETING_BOOKED)
             and arrange is not None

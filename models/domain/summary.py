@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from models.domain.deadlines import MEDIATION_ARRANGED_BY
 from models.domain.referral import PartyAnswer, Referral, Route, Status
 from models.domain.transitions import allowed_commands
 
@@ -112,7 +113,7 @@ def status_line(referral: Referral, today: date, council_name: str | None = None
     case waits for when no deadline runs."""
     status = referral.status.value.replace("_", " ")
     parts = [status]
-    arrange = referral.deadlines.get("mediation_must_be_arranged_by")
+    arrange = referral.deadlines.get(MEDIATION_ARRANGED_BY)
     if referral.status_clock_running and arrange and referral.mediation_requested_on:
         day = (today - referral.mediation_requested_on).days
         left = (arrange.due_on - today).days

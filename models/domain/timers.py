@@ -63,7 +63,7 @@ def _wakes(referral: Referral, ctx_policy: Policy, cal: dl.HolidayCalendar) -> l
     for name, deadline in referral.deadlines.items():
         if deadline.open:
             label = f"{deadline.rule} {name} due {deadline.due_on.isoformat()}"
-            if name == "mediation_must_be_arranged_by" and referral.certificate_required:
+            if name == dl.MEDIATION_ARRANGED_BY and referral.certificate_required:
                 label = f"{deadline.rule} day 30 {deadline.due_on.isoformat()}: deemed certificate"
             wakes.append(Wake(deadline.due_on + dl.ONE_DAY, label))
     if referral.status is Status.AWAITING_PARTY_RESPONSES:
@@ -134,23 +134,23 @@ def tick(referral: Referral, ctx: Context) -> Decision:
     start_version = referral.version
 
     # The 30-day clock (DL-03/DL-05): no meeting held by the date -> deemed certificate.
-    arrange = referral.deadlines.get("mediation_must_be_arranged_by")
+    arrange = referral.deadlines.get(dl.MEDIATION_ARRANGED_BY)
     if arrange is not None and arrange.open and today > arrange.due_on:
         referral = _set_deadline(
-            referral, "mediation_must_be_arranged_by", arrange.model_copy(update={"breached": True})
+            referral, dl.MEDIATION_ARRANGED_BY, arrange.model_copy(update={"breached": True})
         )
         events.append(
             Event(
                 type="deadline.breached",
                 on=today,
                 actor=SYSTEM,
-                data={"deadline": "mediation_must_be_arranged_by", "rule": arrange.rule},
+                data={"deadline": dl.MEDIATION_ARRANGED_BY, "rule": arrange.rule},
             )
         )
         if referral.certificate_required and not referral.certificates:
-            due = referral.deadlines["deemed_certificate_due_by"].due_on
+            due = referral.deadlines[dl.DEEMED_CERTIFICATE_DUE_BY].due_on
             referral, fx, ev = _issue_certificate(
-                referral, CertificateKind.DEEMED, due, "deemed_certificate_due_by", ctx
+                referral, CertificateKind.DEEMED, due, dl.DEEMED_CERT, ctx
             )
             effects += fx
             events += ev
@@ -160,7 +160,7 @@ def tick(referral: Referral, ctx: Context) -> Decision:
         remind_on = dl.add_working_days(
             _contacted_on(referral), ctx.policy.dr_reminder_working_days, ctx.cal
         )
-        consent = referral.deadlines["party_responses_due_by"]
+        consent = referral.deadlines[dl.PARTY_RESPONSES_DUE_BY]
         if today > consent.due_on:
             referral, fx, ev = _consent_settled(referral, ctx, today, final=True)
             effects += fx

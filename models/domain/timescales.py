@@ -157,7 +157,7 @@ class TimescalesRequest(BaseModel):
             raise ValueError(
                 "give either parent_informed_adviser_no_mediation_date (DL-02) or "
                 "mediation_concluded_date (DL-07), not both: each is the trigger of "
-                "certificate_due_by"
+                f"{dl.CERTIFICATE_DUE_BY}"
             )
         _not_before_field(value, "mediation_concluded_date", info)
         return value
@@ -413,32 +413,30 @@ def compute_timescales(req: TimescalesRequest, cal: HolidayCalendar) -> Timescal
         )
         out.update(appeal.model_dump(exclude_none=True))
         if not req.section_i_only:
-            out["contact_mediation_adviser_by"] = dl.contact_mediation_adviser_by(
-                req.decision_letter_date
-            )
+            out[dl.CONTACT_ADVISER_BY] = dl.contact_mediation_adviser_by(req.decision_letter_date)
 
     certificate_trigger = (
         req.mediation_concluded_date or req.parent_informed_adviser_no_mediation_date
     )
     if certificate_trigger is not None:
-        out["certificate_due_by"] = dl.certificate_due_by(certificate_trigger, cal)
+        out[dl.CERTIFICATE_DUE_BY] = dl.certificate_due_by(certificate_trigger, cal)
 
     if req.la_received_mediation_issues_date is not None:
-        out["la_must_notify_icb_by"] = dl.la_must_notify_icb_by(
+        out[dl.ICB_NOTIFIED_BY] = dl.la_must_notify_icb_by(
             req.la_received_mediation_issues_date, cal
         )
 
     arrange_by: date | None = None
     if req.la_informed_wants_mediation_date is not None:
         arrange_by = dl.mediation_must_be_arranged_by(req.la_informed_wants_mediation_date)
-        out["mediation_must_be_arranged_by"] = arrange_by
+        out[dl.MEDIATION_ARRANGED_BY] = arrange_by
     elif req.icb_received_notification_date is not None:
-        out["mediation_must_be_arranged_by"] = dl.mediation_must_be_arranged_by(
+        out[dl.MEDIATION_ARRANGED_BY] = dl.mediation_must_be_arranged_by(
             req.icb_received_notification_date
         )
 
     if req.la_notified_adviser_unable_date is not None or arrange_by is not None:
-        out["deemed_certificate_due_by"] = dl.deemed_certificate_due_by(
+        out[dl.DEEMED_CERTIFICATE_DUE_BY] = dl.deemed_certificate_due_by(
             req.la_notified_adviser_unable_date, arrange_by, cal
         )
 
@@ -460,11 +458,11 @@ def compute_timescales(req: TimescalesRequest, cal: HolidayCalendar) -> Timescal
         )
 
     if req.referral_received_date is not None:
-        out["referral_actioned_by"] = dl.referral_actioned_by(req.referral_received_date, cal)
+        out[dl.REFERRAL_ACTIONED_BY] = dl.referral_actioned_by(req.referral_received_date, cal)
 
     if req.mediation_date is not None:
         notice = dl.latest_notice_dates(req.mediation_date, cal)
-        out["latest_notice_date_safest"] = notice.safest
+        out[dl.NOTICE_BY] = notice.safest
         out["latest_notice_date_literal"] = notice.literal
 
     if (dob := req.date_of_birth) is not None:

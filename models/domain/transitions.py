@@ -56,7 +56,6 @@ from models.domain.referral import (
     Certificate,
     CertificateKind,
     ClockClosure,
-    Deadline,
     DocumentRef,
     MediationReferralCreate,
     MediatorSummary,
@@ -89,7 +88,7 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    referral_action_working_days: int = Field(default=5, ge=1, le=30)
+    referral_action_working_days: int = Field(default=dl.REFERRAL_ACTION_WORKING_DAYS, ge=1, le=30)
     dr_response_working_days: int = Field(default=10, ge=1, le=60)
     dr_reminder_working_days: int = Field(default=5, ge=1, le=60)
     action_reminder_working_days: int = Field(default=3, ge=1, le=30)
@@ -254,8 +253,13 @@ def _replace(referral: Referral, **changes: Any) -> Referral:
     return referral.model_copy(update=changes)
 
 
-def _set_deadline(referral: Referral, name: str, deadline: Deadline) -> Referral:
+def _set_deadline(referral: Referral, name: str, deadline: dl.Deadline) -> Referral:
     return _replace(referral, deadlines={**referral.deadlines, name: deadline})
+
+
+def _set(referral: Referral, spec: dl.DeadlineSpec, due_on: date, **state: Any) -> Referral:
+    """Set the catalogue's deadline ``spec`` (``models/domain/deadlines.py``), due ``due_on``."""
+    return _set_deadline(referral, spec.name, spec.deadline(due_on, **state))
 
 
 def _meet(referral: Referral, name: str, on: date) -> tuple[Referral, list[Event]]:
@@ -278,7 +282,7 @@ def _meet(referral: Referral, name: str, on: date) -> tuple[Referral, list[Event
 
 
 def _redecide_breach(
-    referral: Referral, name: str, deadline: Deadline, on: date
+    referral: Referral, name: str, deadline: dl.Deadline, on: date
 ) -> tuple[Referral, list[Event]]:
     """Rules 2: the clock marked ``deadline`` breached because nothing was recorded by its
     day; now the fact has arrived. Dated on or before the day, the breach was wrong: the
@@ -427,7 +431,7 @@ def appeal_position(referral: Referral) -> dict[str, str]:
         return {"appeal": "no_certificate_needed", **out}
     if referral.certificates:
         return {"appeal": "certificate_issued", **out}
-    contact = referral.deadlines.get("contact_mediation_adviser_by")
+    contact = referral.deadlines.get(dl.CONTACT_ADVISER_BY)
     if contact is not None:
         out["contact_by"] = contact.due_on.isoformat()
     return {"appeal": "certificate_needed", **out}
@@ -484,7 +488,7 @@ def _issue_certificate(
     referral: Referral,
     kind: CertificateKind,
     due_on: date,
-    deadline_name: str,
+    spec: dl.DeadlineSpec,
     ctx: Context,
 ) -> tuple[Referral, list[Effect], list[Event]]:
     request = _mediation(referral)
@@ -510,30 +514,12 @@ def _issue_certificate(
         certificates=(*referral.certificates[:-1], certificate),
         appeal_deadline=appeal,
     )
-    if deadline_name not in referral.deadlines:
-        referral = _set_deadline(
-            referral,
-            deadline_name,
-            Deadline(
-                rule="DL-07" if kind is CertificateKind.AFTER_MEDIATION else "DL-02",
-                due_on=due_on,
-                description="Mediation certificate issued within 3 working days",
-                responsible="mediation provider",
-            ),
-        )
-    referral, met = _meet(referral, deadline_name, issued_on)
+    if spec.name not in referral.deadlines:
+        referral = _set(referral, spec, due_on)
+    referral, met = _meet(referral, spec.name, issued_on)
     if appeal is not None:
-        referral = _set_deadline(
-            referral,
-            "appeal_deadline",
-            Deadline(
-                rule="DL-09",
-                due_on=appeal,
-                description="Last day to appeal to the SEND Tribunal (by 17:00)",
-                responsible="parent or young person",
-                waived=True,  # the family's deadline: shown, never marked breached
-            ),
-        )
+        # The family's deadline: shown, never marked breached.
+        referral = _set(referral, dl.APPEAL, appeal, waived=True)
     event = Event(
         type="certificate.issued",
         on=issued_on,
@@ -706,7 +692,7 @@ def _check_booking(
         ]
         if declined:
             raise InvalidCommand(f"attendees: {declined} are not taking part", field="attendees")
-    arrange_by = referral.deadlines.get("mediation_must_be_arranged_by")
+    arrange_by = referral.deadlines.get(dl.MEDIATION_ARRANGED_BY)
     if (
         arrange_by is not None
         and meeting_day > arrange_by.due_on
@@ -807,7 +793,7 @@ def decide(
         case Action():
             on = _fact_date(command.on, referral, ctx.today)
             referral = _replace(referral, actioned_on=on)
-            referral, met = _meet(referral, "referral_actioned_by", on)
+            referral, met = _meet(referral, dl.REFERRAL_ACTIONED_BY, on)
             return Decision(
                 referral, (), (Event(type="referral.actioned", on=on, actor=actor), *met)
             )
@@ -824,23 +810,14 @@ def decide(
         case LaUnableToArrange():
             on = _fact_date(command.on, referral, ctx.today)
             due = dl.deemed_certificate_due_by(
-                on, referral.deadlines["mediation_must_be_arranged_by"].due_on, ctx.cal
+                on, referral.deadlines[dl.MEDIATION_ARRANGED_BY].due_on, ctx.cal
             )
-            referral = _set_deadline(
-                referral,
-                "deemed_certificate_due_by",
-                Deadline(
-                    rule="DL-08",
-                    due_on=due,
-                    description="Deemed-mediation certificate (LA cannot arrange in 30 days)",
-                    responsible="mediation provider",
-                ),
-            )
+            referral = _set(referral, dl.DEEMED_CERT_LA_UNABLE, due)
             events: list[Event] = [Event(type="mediation.la_unable_to_arrange", on=on, actor=actor)]
             effects: list[Effect] = []
             if referral.certificate_required:
                 referral, fx, ev = _issue_certificate(
-                    referral, CertificateKind.DEEMED, due, "deemed_certificate_due_by", ctx
+                    referral, CertificateKind.DEEMED, due, dl.DEEMED_CERT_LA_UNABLE, ctx
                 )
                 effects += fx
                 events += ev
@@ -962,18 +939,9 @@ def _decline(referral: Referral, command: DeclineMediation, ctx: Context) -> Dec
         )
     if referral.certificate_required and not referral.certificates:
         due = dl.certificate_due_by(on, ctx.cal)
-        referral = _set_deadline(
-            referral,
-            "certificate_due_by",
-            Deadline(
-                rule="DL-02",
-                due_on=due,
-                description="Certificate after the family declines mediation",
-                responsible="mediation provider",
-            ),
-        )
+        referral = _set(referral, dl.CERT_AFTER_DECLINE, due)
         referral, fx, ev = _issue_certificate(
-            referral, CertificateKind.DECLINED_MEDIATION, due, "certificate_due_by", ctx
+            referral, CertificateKind.DECLINED_MEDIATION, due, dl.CERT_AFTER_DECLINE, ctx
         )
         effects += fx
         events += ev
@@ -1001,20 +969,8 @@ def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Dec
     arrange_by = dl.mediation_must_be_arranged_by(
         icb_told_on if health_only and referral.edges else on
     )
-    referral = _set_deadline(
-        referral,
-        "mediation_must_be_arranged_by",
-        Deadline(
-            rule="DL-05" if health_only else "DL-03",
-            due_on=arrange_by,
-            description=(
-                "Mediation held within 30 days (ICB arranges: health only)"
-                if health_only
-                else "Mediation held within 30 days of the LA being told"
-            ),
-            responsible="ICB" if health_only else "local authority",
-        ),
-    )
+    arranger = dl.ICB_ARRANGE_MEDIATION if health_only else dl.LA_ARRANGE_MEDIATION
+    referral = _set(referral, arranger, arrange_by)
     events: list[Event] = [
         Event(
             type="mediation.requested",
@@ -1024,15 +980,8 @@ def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Dec
         )
     ]
     if referral.certificate_required:
-        referral = _set_deadline(
-            referral,
-            "deemed_certificate_due_by",
-            Deadline(
-                rule="DL-08",
-                due_on=dl.deemed_certificate_due_by(None, arrange_by, ctx.cal),
-                description="Deemed certificate if no mediation is held within 30 days",
-                responsible="mediation provider",
-            ),
+        referral = _set(
+            referral, dl.DEEMED_CERT, dl.deemed_certificate_due_by(None, arrange_by, ctx.cal)
         )
     effects: list[Effect] = []
     la = request.local_authority_contact.id or ""
@@ -1055,16 +1004,7 @@ def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Dec
         )
     )
     if request.health_care_in_issue:
-        referral = _set_deadline(
-            referral,
-            "la_must_notify_icb_by",
-            Deadline(
-                rule="DL-04",
-                due_on=dl.la_must_notify_icb_by(on, ctx.cal),
-                description="ICB told of the mediation issues and the health provision sought",
-                responsible="local authority",
-            ),
-        )
+        referral = _set(referral, dl.LA_NOTIFY_ICB, dl.la_must_notify_icb_by(on, ctx.cal))
         effects.append(
             Notify(
                 template="icb_notification",
@@ -1073,7 +1013,7 @@ def _request(referral: Referral, command: RequestMediation, ctx: Context) -> Dec
             )
         )
         # The notification goes out now, on the LA's behalf.
-        referral, met = _meet(referral, "la_must_notify_icb_by", icb_told_on)
+        referral, met = _meet(referral, dl.ICB_NOTIFIED_BY, icb_told_on)
         events += met
     invitees = tuple(p.id or "" for p in request.invitees)
     if invitees:
@@ -1144,7 +1084,7 @@ def _consent_settled(
     if not final and any(p.answer is PartyAnswer.PENDING for p in asked):
         return referral, [], []
     events: list[Event] = []
-    window_end = referral.deadlines["party_responses_due_by"].due_on
+    window_end = referral.deadlines[dl.PARTY_RESPONSES_DUE_BY].due_on
     if final and referral.edges:
         on = window_end + dl.ONE_DAY
     if final:
@@ -1163,12 +1103,12 @@ def _consent_settled(
             Event(type="party.no_response", on=on, actor=SYSTEM, data={"party": pid})
             for pid in silent
         ]
-        deadline = referral.deadlines["party_responses_due_by"]
+        deadline = referral.deadlines[dl.PARTY_RESPONSES_DUE_BY]
         referral = _set_deadline(
-            referral, "party_responses_due_by", deadline.model_copy(update={"waived": True})
+            referral, dl.PARTY_RESPONSES_DUE_BY, deadline.model_copy(update={"waived": True})
         )
     else:
-        referral, met = _meet(referral, "party_responses_due_by", on)
+        referral, met = _meet(referral, dl.PARTY_RESPONSES_DUE_BY, on)
         events += met
     accepted = [p.id for p in _asked(referral) if p.answer is PartyAnswer.ACCEPTED]
     if accepted:
@@ -1192,7 +1132,7 @@ def _consent_settled(
             data |= {"reason": "nobody answered", "window_ended_on": window_end.isoformat()}
     if final and referral.edges:
         set_aside = (
-            "party_responses_due_by",
+            dl.PARTY_RESPONSES_DUE_BY,
             *(n for n, d in referral.deadlines.items() if d.open),
         )
         closure = ClockClosure(
@@ -1246,7 +1186,7 @@ def _correct_closure(referral: Referral, command: PartyResponse, ctx: Context) -
         if deadline is None:
             continue
         restored: dict[str, Any] = {"waived": False}
-        if name == "party_responses_due_by":
+        if name == dl.PARTY_RESPONSES_DUE_BY:
             restored |= {"met_on": on, "breached": False}  # an answer came within the window
         deadlines[name] = deadline.model_copy(update=restored)
     previous = referral.outcome
@@ -1310,18 +1250,13 @@ def _book(
         attendees=tuple(a for a in attendees if a != FAMILY),
     )
     referral = _replace(referral, meetings=(*referral.meetings, meeting))
-    referral = _set_deadline(
+    referral = _set(
         referral,
-        "latest_notice_date_safest",
-        Deadline(
-            rule="DL-06",
-            due_on=notice.safest,
-            description="Family told the meeting's date and place (5 clear working days)",
-            responsible="mediation provider",
-            met_on=notice_on,
-            breached=False,
-            waived=notice_on > notice.safest,  # consented shorter notice
-        ),
+        dl.MEDIATION_NOTICE,
+        notice.safest,
+        met_on=notice_on,
+        breached=False,
+        waived=notice_on > notice.safest,  # consented shorter notice
     )
     referral, changed = _status(referral, Status.MEETING_BOOKED, ctx.today, ctx.actor)
     event = Event(
@@ -1363,12 +1298,12 @@ def _record(referral: Referral, command: RecordMeeting, ctx: Context) -> Decisio
         )
     ]
     effects: list[Effect] = []
-    referral, met = _meet(referral, "mediation_must_be_arranged_by", held_on)
+    referral, met = _meet(referral, dl.MEDIATION_ARRANGED_BY, held_on)
     events += met
-    deemed = referral.deadlines.get("deemed_certificate_due_by")
+    deemed = referral.deadlines.get(dl.DEEMED_CERTIFICATE_DUE_BY)
     if deemed is not None and deemed.open:
         referral = _set_deadline(
-            referral, "deemed_certificate_due_by", deemed.model_copy(update={"waived": True})
+            referral, dl.DEEMED_CERTIFICATE_DUE_BY, deemed.model_copy(update={"waived": True})
         )
     # DL-07: a certificate after the mediation; rules 2 (A16): after every concluded
     # mediation, full agreement included (an agreement does not remove the right of appeal).
@@ -1378,19 +1313,9 @@ def _record(referral: Referral, command: RecordMeeting, ctx: Context) -> Decisio
         and (command.outcome is not MeetingOutcome.AGREEMENT or referral.edges)
     ):
         due = dl.certificate_due_by(held_on, ctx.cal)
-        name = "certificate_due_by"
-        referral = _set_deadline(
-            referral,
-            name,
-            Deadline(
-                rule="DL-07",
-                due_on=due,
-                description="Certificate within 3 working days of the mediation",
-                responsible="mediation provider",
-            ),
-        )
+        referral = _set(referral, dl.CERT_AFTER_MEDIATION, due)
         referral, fx, ev = _issue_certificate(
-            referral, CertificateKind.AFTER_MEDIATION, due, name, ctx
+            referral, CertificateKind.AFTER_MEDIATION, due, dl.CERT_AFTER_MEDIATION, ctx
         )
         effects += fx
         events += ev

@@ -15,6 +15,8 @@ from sqlalchemy import JSON, Column, DateTime, Index, Table, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
+from models.domain.deadlines import REFERRAL_ACTION_WORKING_DAYS
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC instants on both SQLite (which drops the zone) and PostgreSQL."""
@@ -196,7 +198,7 @@ class ProviderRow(SQLModel, table=True):
     website: str | None = Field(default=None, max_length=500)
     address: str | None = Field(default=None, max_length=1000)
     office_hours: str = Field(default="Monday to Friday, 9am to 5pm", max_length=200)
-    referral_action_working_days: int = 5
+    referral_action_working_days: int = REFERRAL_ACTION_WORKING_DAYS
     created_at: datetime = _instant()
 
 

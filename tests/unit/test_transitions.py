@@ -9,6 +9,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from models.adapters.bank_holidays import england_and_wales_calendar
+from models.domain import deadlines as dl
 from models.domain import intake, timers
 from models.domain import transitions as tr
 from models.domain.clock import LONDON
@@ -208,6 +209,21 @@ def test_every_legal_command_leads_where_the_table_says(
     after = apply(before, name, **fields)
     assert after.status is EXPECTED[(route, status, name)]
     assert after.version == before.version + 1
+
+
+@pytest.mark.parametrize(("route", "status", "name"), LEGAL_CASES)
+def test_every_deadline_a_referral_holds_is_a_catalogue_entry_when_a_command_sets_it(
+    route: Route, status: Status, name: str
+) -> None:
+    before = reach(route, status)
+    fields = EXAMPLES[name]
+    if name == "sign_agreement" and route is D:
+        fields = {"signatories": ["family", "la", "school"]}
+    after = apply(before, name, **fields)
+    specs = {(s.name, s.rule, s.description, s.responsible) for s in dl.DEADLINES}
+    for deadline_name, deadline in after.deadlines.items():
+        held = (deadline_name, deadline.rule, deadline.description, deadline.responsible)
+        assert held in specs
 
 
 ILLEGAL_CASES = [
