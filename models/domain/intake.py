@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 from models.domain import deadlines as dl
 from models.domain.commands import Command
@@ -23,6 +23,7 @@ from models.domain.referral import (
     Notice,
     Party,
     PartyAnswer,
+    PartyKind,
     PartyState,
     PlanSection,
     Referral,
@@ -44,6 +45,21 @@ from models.domain.transitions import (
     _replace,
     decide,
 )
+
+#: Who must take part in a mediation once the family asks for it (see below).
+MUST_ATTEND_MEDIATION: Final = frozenset({PartyKind.LOCAL_AUTHORITY, PartyKind.ICB})
+
+
+def cannot_decline_mediation(party: Party) -> bool:
+    """The LA cannot decline mediation, nor can the ICB: RULES.md §2, rows M1–M11, column
+    "Other party may decline? No". When the family wants mediation the local authority must
+    arrange it and attend (with someone who can make decisions), and so must each ICB where
+    health care provision is in issue (CFA 2014 ss52–54). Their answer is ``required`` from
+    the start: no party response is asked of them (the Mediation rows of
+    ``transitions.LEGAL`` have no ``party_response``). In Disagreement Resolution (rows
+    D1–D4) every party, a council or an ICB included, may decline.
+    """
+    return party.kind in MUST_ATTEND_MEDIATION
 
 
 def assign_party_ids(parties: Iterable[Party], start: int = 1) -> tuple[Party, ...]:
@@ -221,9 +237,7 @@ def open_referral(
             PartyState(
                 party=p,
                 answer=(
-                    PartyAnswer.REQUIRED
-                    if p.kind.value in ("local_authority", "icb")
-                    else PartyAnswer.PENDING
+                    PartyAnswer.REQUIRED if cannot_decline_mediation(p) else PartyAnswer.PENDING
                 ),
             )
             for p in parties

@@ -140,7 +140,7 @@ class PartyAnswer(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     NO_RESPONSE = "no_response"
-    REQUIRED = "required"  # Mediation: the LA (and ICB) must attend and cannot decline
+    REQUIRED = "required"  # Mediation: the LA and ICB (intake.cannot_decline_mediation)
 
 
 # --------------------------------------------------------------------------- intake

@@ -177,6 +177,8 @@ M = Route.MEDIATION
 D = Route.DISAGREEMENT_RESOLUTION
 S = Status
 
+# No party_response in Mediation: the parties there (the LA, the ICB) cannot decline it
+# (intake.cannot_decline_mediation, RULES.md §2); only the family decides.
 LEGAL: Mapping[tuple[Route, Status], frozenset[str]] = {
     (M, S.AWAITING_INFORMATION_SESSION): frozenset(
         {"action", "information_session", "request_mediation", "withdraw"}
