@@ -2,7 +2,8 @@
 
 A mediator must be active, SEND-trained and free of any conflict of interest with the
 referral's council (by code or by name) or any organisation in the case (RULES.md §4:
-independent of the LA and the school); an in-person venue must be a neutral one; the meeting
+independent of the LA and the school; ``models/domain/mediators.py`` says what counts); an
+in-person venue must be a neutral one; the meeting
 must fall within the mediator's availability (weekly ``working_hours`` and ``unavailable``
 dates, Europe/London). The slot is reserved idempotently (keyed by referral and meeting), and
 an overlapping booking for the same mediator is refused. Bookings for one mediator are
@@ -20,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.domain.availability import parse_dates_off, parse_hours, unavailability
+from models.domain.mediators import conflicts_of_interest, is_neutral
 from models.domain.referral import MediatorSummary, Venue, VenueKind
 from models.messages import (
     BOOKING_REJECTED,
@@ -41,10 +43,6 @@ from models.store.tables import (
 
 def _reject(message: str, field: str) -> ApplicationError:
     return ApplicationError(message, {"field": field}, type=BOOKING_REJECTED, non_retryable=True)
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.casefold().split())
 
 
 class MediatorActivities:
@@ -71,28 +69,30 @@ class MediatorActivities:
                     f"mediator_id: mediator '{mediator.id}' is not SEND-trained", "mediator_id"
                 )
             council = await session.get(LocalAuthorityRow, req.local_authority)
-            council_codes = {_norm(c) for c in mediator.conflict_local_authorities}
-            conflicts = {_norm(o) for o in mediator.conflict_organisations}
-            if _norm(req.local_authority) in council_codes or (
-                council is not None and _norm(council.name) in conflicts
-            ):
+            conflicts = conflicts_of_interest(
+                mediator.conflict_local_authorities,
+                mediator.conflict_organisations,
+                council_code=req.local_authority,
+                council_name=council.name if council is not None else None,
+                organisations=req.organisations,
+            )
+            if conflicts.council:
                 raise _reject(
                     f"mediator_id: mediator '{mediator.id}' has a conflict of interest with "
                     f"the local authority {req.local_authority} and cannot be booked",
                     "mediator_id",
                 )
-            clashing = sorted(o for o in req.organisations if _norm(o) in conflicts)
-            if clashing:
+            if conflicts.organisations:
                 raise _reject(
                     f"mediator_id: mediator '{mediator.id}' has a conflict of interest with "
-                    f"{', '.join(clashing)} and cannot be booked",
+                    f"{', '.join(conflicts.organisations)} and cannot be booked",
                     "mediator_id",
                 )
             if req.venue_kind is VenueKind.IN_PERSON:
                 row = await session.get(VenueRow, req.venue_id) if req.venue_id else None
                 if row is None or not row.active:
                     raise _reject(f"venue.venue_id: no active venue '{req.venue_id}'", "venue")
-                if not row.neutral:
+                if not is_neutral(row.kind, row.neutral):
                     raise _reject(
                         f"venue.venue_id: '{row.id}' is not a neutral venue", "venue.venue_id"
                     )

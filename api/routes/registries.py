@@ -19,7 +19,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -46,6 +45,12 @@ from api.idempotency import IdempotencyKey, body_hash, idempotent
 from api.routes.referrals import client_id
 from models.domain.availability import DatesOff, WorkingHours
 from models.domain.deadlines import REFERRAL_ACTION_WORKING_DAYS
+from models.domain.mediators import (
+    VenueType,
+    conflicts_of_interest,
+    neutral_by_default,
+    not_neutral,
+)
 from models.domain.referral import Identifier, ShortText, Text
 from models.store import registries
 from models.store.auth_tables import RegistryChangeRow
@@ -177,21 +182,6 @@ class MediatorRead(Read):
     created_at: datetime
 
 
-class VenueType(StrEnum):
-    COMMUNITY_CENTRE = "community_centre"
-    CHURCH_HALL = "church_hall"
-    LIBRARY = "library"
-    CONFERENCE_CENTRE = "conference_centre"
-    PROVIDER_OFFICE = "provider_office"
-    SCHOOL = "school"
-    COUNCIL_OFFICE = "council_office"
-    OTHER = "other"
-
-
-# A party's own premises: never neutral ground for a meeting between the family and it.
-PARTY_PREMISES = frozenset({VenueType.SCHOOL, VenueType.COUNCIL_OFFICE})
-
-
 class VenueCreate(Strict):
     id: Identifier | None = Field(default=None, description="Assigned (venue-…) if omitted.")
     name: ShortText
@@ -208,8 +198,9 @@ class VenueCreate(Strict):
 
     @model_validator(mode="after")
     def _party_premises_not_neutral(self) -> VenueCreate:
-        if self.kind in PARTY_PREMISES and self.neutral:
-            raise ValueError(f"neutral: a {self.kind.value.replace('_', ' ')} is not neutral")
+        why = not_neutral(self.kind, bool(self.neutral))
+        if why is not None:
+            raise ValueError(f"neutral: {why}")
         return self
 
 
@@ -424,10 +415,17 @@ async def _page(
     where: Sequence[ColumnElement[bool]],
     limit: int,
     cursor: str | None,
+    keep: Callable[[Any], bool] | None = None,
 ) -> Page[Model]:
     try:
         found = await registries.page(
-            session, model, where, limit=limit, cursor=cursor, signer=cursor_signer(request)
+            session,
+            model,
+            where,
+            limit=limit,
+            cursor=cursor,
+            signer=cursor_signer(request),
+            keep=keep,
         )
     except registries.BadCursor as exc:
         raise validation_problem([{"field": "query.cursor", "message": str(exc)}]) from exc
@@ -487,22 +485,21 @@ async def list_mediators(
         where.append(col(MediatorRow.active) == query.active)
     if query.send_trained is not None:
         where.append(col(MediatorRow.send_trained) == query.send_trained)
-    result = await _page(
-        request, session, MediatorRow, MediatorRead, where, query.limit, query.cursor
-    )
-    bookable_for = query.bookable_for
-    if bookable_for is None:
-        return result
-    council = await session.get(LocalAuthorityRow, bookable_for)
-    barred = {bookable_for.casefold()} | ({council.name.casefold()} if council else set())
-    return Page[MediatorRead](
-        items=[
-            m
-            for m in result.items
-            if not {c.casefold() for c in m.conflict_local_authorities} & barred
-            and not {" ".join(o.casefold().split()) for o in m.conflict_organisations} & barred
-        ],
-        next_cursor=result.next_cursor,
+    keep: Callable[[MediatorRow], bool] | None = None
+    if (code := query.bookable_for) is not None:
+        council = await session.get(LocalAuthorityRow, code)
+        name = council.name if council is not None else None
+
+        def keep(m: MediatorRow) -> bool:
+            return not conflicts_of_interest(
+                m.conflict_local_authorities,
+                m.conflict_organisations,
+                council_code=code,
+                council_name=name,
+            ).council
+
+    return await _page(
+        request, session, MediatorRow, MediatorRead, where, query.limit, query.cursor, keep
     )
 
 
@@ -568,7 +565,7 @@ async def create_venue(
 ) -> Any:
     async def produce() -> BaseModel:
         ident = body.id or _new_id("venue")
-        neutral = body.neutral if body.neutral is not None else body.kind not in PARTY_PREMISES
+        neutral = body.neutral if body.neutral is not None else neutral_by_default(body.kind)
         values = body.model_dump(mode="json", exclude={"id", "neutral"})
         row = VenueRow(id=ident, neutral=neutral, active=True, created_at=_now(), **values)
         return VenueRead.model_validate(await _insert(request, row, "venue", ident))
@@ -616,11 +613,9 @@ async def update_venue(
     if current is None:
         raise _not_found("venue", venue_id)
     changes = body.changes()
-    kind = changes.get("kind", current.kind)
-    if kind in PARTY_PREMISES and changes.get("neutral", current.neutral):
-        raise validation_problem(
-            [{"field": "body.neutral", "message": f"a {kind.replace('_', ' ')} is not neutral"}]
-        )
+    why = not_neutral(changes.get("kind", current.kind), changes.get("neutral", current.neutral))
+    if why is not None:
+        raise validation_problem([{"field": "body.neutral", "message": why}])
     row = await _update(request, VenueRow, "venue", venue_id, changes)
     return VenueRead.model_validate(row)
 

@@ -10,7 +10,7 @@ client name) made it, when, and each changed field before and after.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -98,16 +98,27 @@ async def page(
     limit: int,
     cursor: str | None,
     signer: cursors.CursorSigner,
+    keep: Callable[[Row], bool] | None = None,
 ) -> RowPage[Row]:
-    """Rows in key order, ``limit`` at a time (keyset on the key; signed cursors)."""
+    """Rows in key order, ``limit`` at a time (keyset on the key; signed cursors).
+
+    ``keep``: only the rows it accepts count (a rule the database cannot evaluate). Rows are
+    read in batches until the page is full, so a page is never short while more follow.
+    """
     key = _key_column(model)
-    query = select(model).where(*where)
-    if cursor is not None:
-        query = query.where(key > decode_cursor(cursor, signer))
-    result = await session.exec(query.order_by(key).limit(limit + 1))
-    rows: list[Row] = list(result.all())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    after = decode_cursor(cursor, signer) if cursor is not None else None
+    kept: list[Row] = []
+    while len(kept) <= limit:
+        query = select(model).where(*where)
+        if after is not None:
+            query = query.where(key > after)
+        batch: list[Row] = list((await session.exec(query.order_by(key).limit(limit + 1))).all())
+        kept += [row for row in batch if keep is None or keep(row)]
+        if len(batch) <= limit:
+            break  # nothing more to read
+        after = getattr(batch[-1], key.name)
+    more = len(kept) > limit
+    rows = kept[:limit]
     last = getattr(rows[-1], key.name) if rows else None
     next_cursor = encode_cursor(last, signer) if more and last else None
     return RowPage(rows=rows, next_cursor=next_cursor)

@@ -342,6 +342,52 @@ async def test_mediator_is_never_booked_when_conflicted_untrained_or_inactive(
     assert state["meetings"] == []
 
 
+async def test_booking_refuses_the_mediators_the_list_hides_when_a_council_code_is_an_organisation(
+    stack: Stack, arranging: dict[str, Any]
+) -> None:
+    # The list hid such a mediator and booking took it; one rule now (models/domain/mediators).
+    council = arranging["council"]
+    body = mediator_body(conflict_organisations=[council["code"]])
+    mediator = await register(stack.http, "/v1/mediators", body)
+    bookable = await all_ids(stack.http, "/v1/mediators", bookable_for=council["code"])
+    assert mediator["id"] not in bookable
+    response = await book(stack, arranging["referral"]["id"], mediator["id"], meeting_day(14))
+    assert response.status_code == 422, response.text
+    assert problem_fields(response) == ["body.mediator_id"]
+    assert "conflict of interest with the local authority" in response.json()["detail"]
+
+
+async def test_bookable_mediator_pages_are_full_when_conflicted_mediators_come_first(
+    stack: Stack,
+) -> None:
+    http = stack.http
+    council = await new_council(http)
+    tag = uuid.uuid4().hex[:6]
+    for n in range(3):  # ids that sort before every other mediator's
+        conflicted = mediator_body(id=f"0-{tag}-c{n}", conflict_local_authorities=[council["code"]])
+        await register(http, "/v1/mediators", conflicted)
+    free = [
+        await register(http, "/v1/mediators", mediator_body(id=f"0-{tag}-f{n}")) for n in (1, 2)
+    ]
+    query = {"bookable_for": council["code"], "limit": 2}
+    first = await ok(await http.get("/v1/mediators", params=query))
+    assert [m["id"] for m in first["items"]][:2] == [m["id"] for m in free]
+    assert first["next_cursor"] is not None
+    walked: list[str] = []
+    cursor = None
+    while True:
+        page = await ok(
+            await http.get("/v1/mediators", params={**query, "cursor": cursor} if cursor else query)
+        )
+        walked += [m["id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert len(page["items"]) == 2  # only the last page may be short
+    assert walked == await all_ids(http, "/v1/mediators", bookable_for=council["code"])
+    assert not any(i.startswith(f"0-{tag}-c") for i in walked)
+
+
 async def test_in_person_booking_needs_an_active_neutral_venue(
     stack: Stack, arranging: dict[str, Any]
 ) -> None:
