@@ -50,6 +50,7 @@ from models.messages import (
     EventRecord,
     NotificationRequest,
     PublishRequest,
+    is_status_event,
 )
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import NotificationRow, ReferralRow, table_of
@@ -241,13 +242,6 @@ class NotifyActivities:
         if retry:
             raise ApplicationError(str(Retry(retry)), type="DeliveryRetry")
         return sent
-
-
-def is_status_event(event: EventRecord) -> bool:
-    """A status event for webhooks: ``deadline.met`` only when it corrects a breach."""
-    if event.type not in STATUS_EVENT_FIELDS:
-        return False
-    return event.type != "deadline.met" or bool(event.data.get("corrected"))
 
 
 def status_event(

@@ -315,15 +315,20 @@ DOCUMENT_EVENTS: Final[dict[str, str]] = {
 }
 
 
-STATUS_EVENTS: Final[tuple[str, ...]] = (
+#: Status events every referral publishes as webhooks (publish_events).
+STATUS_EVENTS_ALWAYS: Final[tuple[str, ...]] = (
     "referral.created",
     "referral.status_changed",
     "referral.closed",
     "deadline.breached",
+)
+#: And those a referral under the lifecycle-edge rules (``Referral.rules`` 2) publishes too.
+STATUS_EVENTS_EDGES: Final[tuple[str, ...]] = (
     "deadline.met",  # only when it corrects an earlier deadline.breached (corrected: true)
     "meeting.cancelled",  # by cancel-meeting, or because the referral ended
     "referral.reopened",  # a closure by the clock corrected by a fact dated in time
 )
+STATUS_EVENTS: Final[tuple[str, ...]] = (*STATUS_EVENTS_ALWAYS, *STATUS_EVENTS_EDGES)
 
 
 EVENT_TYPES: Final[tuple[str, ...]] = (*DOCUMENT_EVENTS.values(), *STATUS_EVENTS)
@@ -354,3 +359,10 @@ STATUS_EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "meeting.cancelled": ("meeting", "cancelled_by", "reason"),
     "referral.reopened": ("reason", "party", "answered_on", "closed_on", "from_outcome"),
 }
+
+
+def is_status_event(event: EventRecord) -> bool:
+    """A status event for webhooks: ``deadline.met`` only when it corrects a breach."""
+    if event.type not in STATUS_EVENT_FIELDS:
+        return False
+    return event.type != "deadline.met" or bool(event.data.get("corrected"))

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from models.domain.clock import london_date, start_of_london_day
     from models.domain.commands import BookMeeting, InPersonVenue
     from models.domain.deadlines import HolidayCalendar
+    from models.domain.documents import FAMILY, PREFIX, document_number
     from models.domain.referral import (
         EDGE_RULES,
         LEGACY_RULES,
@@ -61,6 +62,8 @@ with workflow.unsafe.imports_passed_through():
         REQUEST_MEDIATION_UPDATE,
         SEND_NOTIFICATION,
         SIGN_AGREEMENT_UPDATE,
+        STATUS_EVENTS_ALWAYS,
+        STATUS_EVENTS_EDGES,
         UNAVAILABLE,
         VET_AND_RESERVE_BOOKING,
         WITHDRAW_UPDATE,
@@ -79,17 +82,10 @@ with workflow.unsafe.imports_passed_through():
         PublishRequest,
         Release,
         StartReferral,
+        is_status_event,
     )
     from workflows import search_attributes as sa
 
-
-# Referral events that subscribed back offices receive as webhooks (publish_events).
-WEBHOOK_EVENT_TYPES = frozenset(
-    {"referral.created", "referral.status_changed", "referral.closed", "deadline.breached"}
-)
-# Under the lifecycle-edge rules also: a meeting cancelled (by a command or by an ending), a
-# breach corrected by a fact dated in time (``deadline.met`` with ``corrected``), a reopening.
-EDGE_WEBHOOK_EVENT_TYPES = frozenset({"meeting.cancelled", "deadline.met", "referral.reopened"})
 
 # The lifecycle-edge rules (models.domain.transitions, "rules 2"), the handling of a
 # cancellation request as an operator closure, and the webhooks above: one patch, taken at
@@ -391,11 +387,11 @@ class ReferralWorkflow:
             self._dispatches.append(asyncio.create_task(self._run_effect(self._effect_seq, effect)))
 
     def _is_webhook(self, record: EventRecord) -> bool:
-        if record.type in WEBHOOK_EVENT_TYPES:
+        """Referral events that subscribed back offices receive (models/messages.py): under
+        the lifecycle-edge rules also a cancelled meeting, a corrected breach, a reopening."""
+        if record.type in STATUS_EVENTS_ALWAYS:
             return True
-        if not self._edges or record.type not in EDGE_WEBHOOK_EVENT_TYPES:
-            return False
-        return record.type != "deadline.met" or bool(record.data.get("corrected"))
+        return self._edges and record.type in STATUS_EVENTS_EDGES and is_status_event(record)
 
     async def _run_effect(self, seq: int, effect: tr.Effect) -> None:
         referral = self._state
@@ -412,12 +408,14 @@ class ReferralWorkflow:
                     recipients=effect.recipients,
                     data=dict(effect.data),
                 )
-            case tr.DispatchCertificate():  # histories from before documents-v1
+            # Histories from before documents-v1 were told of documents by a notification,
+            # sent to the family and (unlike the documents) each attendee or signatory as listed.
+            case tr.DispatchCertificate():
                 request = NotificationRequest(
                     key=key,
                     referral_id=referral.id,
                     template=f"certificate_{effect.certificate.kind.value}",
-                    recipients=(tr.FAMILY, *_local_authority_contacts(referral)),
+                    recipients=effect.recipients,
                     data={"number": effect.certificate.number},
                 )
             case tr.DispatchInvitation():
@@ -425,7 +423,7 @@ class ReferralWorkflow:
                     key=key,
                     referral_id=referral.id,
                     template="meeting_invitation",
-                    recipients=(tr.FAMILY, *effect.meeting.attendees),
+                    recipients=(FAMILY, *effect.meeting.attendees),
                     data={"meeting": effect.meeting.id},
                 )
             case tr.DispatchAgreement():
@@ -433,7 +431,7 @@ class ReferralWorkflow:
                     key=key,
                     referral_id=referral.id,
                     template="agreement_signed",
-                    recipients=(tr.FAMILY, *effect.agreement.signatories),
+                    recipients=(FAMILY, *effect.agreement.signatories),
                     data={},
                 )
         await workflow.execute_activity(
@@ -455,27 +453,24 @@ class ReferralWorkflow:
                     referral_id=referral.id,
                     kind="certificate",
                     number=effect.certificate.number,
-                    recipients=(tr.FAMILY, *_local_authority_contacts(referral)),
+                    recipients=effect.recipients,
                 )
             case tr.DispatchInvitation():
-                supporter = ("supporter",) if referral.request.supporter else ()
                 request = DocumentRequest(
                     key=key,
                     referral_id=referral.id,
                     kind="invitation",
-                    number=_number("MI"),
+                    number=_number(PREFIX["invitation"]),
                     meeting_id=effect.meeting.id,
-                    recipients=_unique(
-                        (tr.FAMILY, *effect.meeting.attendees, "mediator", *supporter)
-                    ),
+                    recipients=effect.recipients,
                 )
             case tr.DispatchAgreement():
                 request = DocumentRequest(
                     key=key,
                     referral_id=referral.id,
                     kind="agreement",
-                    number=_number("AG"),
-                    recipients=_unique((tr.FAMILY, *effect.agreement.signatories)),
+                    number=_number(PREFIX["agreement"]),
+                    recipients=effect.recipients,
                 )
             case _:
                 raise AssertionError(f"not a document effect: {effect!r}")
@@ -723,21 +718,10 @@ def _send_heartbeat() -> timedelta | None:
 
 
 def _number(prefix: str) -> str:
-    """An unguessable document number, deterministic on replay (workflow.uuid4)."""
-    raw = workflow.uuid4().hex.upper()
-    return f"{prefix}-{raw[:4]}-{raw[4:8]}-{raw[8:12]}-{raw[12:16]}"
-
-
-def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
+    """A document number (its format: the domain's), drawn where it always was, from
+    ``workflow.uuid4()``: deterministic on replay, and the same command sequence."""
+    return document_number(prefix, workflow.uuid4().hex)
 
 
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _local_authority_contacts(referral: Referral) -> tuple[str, ...]:
-    request = referral.request
-    if isinstance(request, MediationReferralCreate) and request.local_authority_contact.id:
-        return (request.local_authority_contact.id,)
-    return ()

@@ -1,7 +1,9 @@
-"""What identifies an issued document: its kind, number, title, links and digest.
+"""The documents a referral issues: who receives each, its number, title, links and digest.
 
-Light on purpose (no PDF library): the API uses it to find and describe stored documents,
-``models/adapters/pdf.py`` to render them.
+Light on purpose (no PDF library): the state machine decides here who receives a
+certificate, an invitation or an agreement, the workflow numbers them with
+:func:`document_number`, the API finds and describes stored documents, and
+``models/adapters/pdf.py`` renders them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import hashlib
 import re
 from datetime import date
 from typing import Final, Literal
+
+from models.domain.referral import Agreement, MediationReferralCreate, Meeting, Referral
 
 DocumentKind = Literal["certificate", "agreement", "invitation"]
 KINDS: Final[tuple[DocumentKind, ...]] = ("certificate", "agreement", "invitation")
@@ -20,6 +24,50 @@ PREFIX: Final[dict[DocumentKind, str]] = {
 }
 KIND_OF_PREFIX: Final[dict[str, DocumentKind]] = {v: k for k, v in PREFIX.items()}
 NUMBER_RE: Final = re.compile(r"^(MC|AG|MI)-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}$")
+
+
+def document_number(prefix: str, raw_hex: str) -> str:
+    """A document's number: its kind's prefix and 16 hex digits in four groups
+    (``MC-1A2B-3C4D-5E6F-7A8B``), from 128 random bits the workflow draws
+    (``workflow.uuid4()``, the same on every replay): unguessable, and never personal data."""
+    raw = raw_hex.upper()
+    return f"{prefix}-{raw[:4]}-{raw[4:8]}-{raw[8:12]}-{raw[12:16]}"
+
+
+# --------------------------------------------------------------------------- recipients
+# Who receives what: "family" (the parent or young person), "mediator", "supporter", or a
+# party's id. The order is the order of sending.
+
+FAMILY: Final = "family"
+MEDIATOR: Final = "mediator"
+SUPPORTER: Final = "supporter"
+
+
+def council_contacts(referral: Referral) -> tuple[str, ...]:
+    """The council's own contact (Mediation); none in Disagreement Resolution."""
+    request = referral.request
+    if isinstance(request, MediationReferralCreate) and request.local_authority_contact.id:
+        return (request.local_authority_contact.id,)
+    return ()
+
+
+def certificate_recipients(referral: Referral) -> tuple[str, ...]:
+    """A mediation certificate goes to the family, and a copy to the council."""
+    return (FAMILY, *council_contacts(referral))
+
+
+def invitation_recipients(referral: Referral, meeting: Meeting) -> tuple[str, ...]:
+    """An invitation goes to the family, every party invited to the meeting, the mediator and
+    (when the family named one) their supporter, each once."""
+    supporter = (SUPPORTER,) if referral.request.supporter else ()
+    return tuple(dict.fromkeys((FAMILY, *meeting.attendees, MEDIATOR, *supporter)))
+
+
+def agreement_recipients(agreement: Agreement) -> tuple[str, ...]:
+    """A signed agreement goes to the family and everyone who signed it, each once."""
+    return tuple(dict.fromkeys((FAMILY, *agreement.signatories)))
+
+
 PDF: Final = "application/pdf"
 ICS: Final = "text/calendar"
 

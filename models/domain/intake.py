@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from models.domain import deadlines as dl
 from models.domain.commands import Command
+from models.domain.documents import FAMILY
 from models.domain.referral import (
     EDGE_RULES,
     DisagreementResolutionReferralCreate,
@@ -32,7 +33,6 @@ from models.domain.referral import (
     Status,
 )
 from models.domain.transitions import (
-    FAMILY,
     Context,
     Decision,
     Effect,

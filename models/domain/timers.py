@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from models.domain import deadlines as dl
+from models.domain.documents import FAMILY
 from models.domain.referral import (
     AgreedAction,
     Agreement,
@@ -24,7 +25,6 @@ from models.domain.referral import (
     Status,
 )
 from models.domain.transitions import (
-    FAMILY,
     SYSTEM,
     Context,
     Decision,

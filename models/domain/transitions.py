@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.domain import deadlines as dl
+from models.domain import documents as docs
 from models.domain.clock import london_date
 from models.domain.commands import (
     Action,
@@ -48,6 +49,7 @@ from models.domain.commands import (
     SignAgreement,
     Withdraw,
 )
+from models.domain.documents import FAMILY, MEDIATOR, SUPPORTER
 from models.domain.referral import (
     EDGE_RULES,
     ActionKind,
@@ -72,10 +74,7 @@ from models.domain.referral import (
     Venue,
 )
 
-FAMILY = "family"
 SYSTEM = "system"
-MEDIATOR = "mediator"
-SUPPORTER = "supporter"
 CANCELLERS = frozenset({"provider", "mediator", "supporter"})
 #: Rules 2: a closure decided by the clock alone can be corrected for this long.
 REOPEN_WINDOW = timedelta(days=30)
@@ -128,16 +127,19 @@ class Notify:
 @dataclass(frozen=True)
 class DispatchCertificate:
     certificate: Certificate
+    recipients: tuple[str, ...]  # documents.certificate_recipients
 
 
 @dataclass(frozen=True)
 class DispatchInvitation:
     meeting: Meeting
+    recipients: tuple[str, ...]  # documents.invitation_recipients
 
 
 @dataclass(frozen=True)
 class DispatchAgreement:
     agreement: Agreement
+    recipients: tuple[str, ...]  # documents.agreement_recipients
 
 
 Effect = Notify | DispatchCertificate | DispatchInvitation | DispatchAgreement
@@ -496,7 +498,7 @@ def _issue_certificate(
     request = _mediation(referral)
     issued_on = ctx.today
     certificate = Certificate(
-        number=ctx.new_number("MC"),
+        number=ctx.new_number(docs.PREFIX["certificate"]),
         kind=kind,
         issued_on=issued_on,
         due_on=due_on,
@@ -534,7 +536,8 @@ def _issue_certificate(
             "appeal_deadline": appeal.isoformat() if appeal else None,
         },
     )
-    return referral, [DispatchCertificate(certificate)], [*met, event]
+    dispatch = DispatchCertificate(certificate, docs.certificate_recipients(referral))
+    return referral, [dispatch], [*met, event]
 
 
 # ---------------------------------------------------------------------------- commands
@@ -1273,7 +1276,8 @@ def _book(
             "short_notice_consented": meeting.short_notice_consented,
         },
     )
-    return Decision(referral, (DispatchInvitation(meeting),), (event, changed))
+    dispatch = DispatchInvitation(meeting, docs.invitation_recipients(referral, meeting))
+    return Decision(referral, (dispatch,), (event, changed))
 
 
 def _record(referral: Referral, command: RecordMeeting, ctx: Context) -> Decision:
@@ -1395,7 +1399,8 @@ def _sign(referral: Referral, command: SignAgreement, ctx: Context) -> Decision:
             "actions": {a.id: a.due_on.isoformat() if a.due_on else None for a in actions},
         },
     )
-    return Decision(referral, (DispatchAgreement(agreement),), (event, changed))
+    dispatch = DispatchAgreement(agreement, docs.agreement_recipients(agreement))
+    return Decision(referral, (dispatch,), (event, changed))
 
 
 def record_document(referral: Referral, document: DocumentRef, today: date) -> Decision:

@@ -13,6 +13,7 @@ import pytest
 from models.domain import intake, timers
 from models.domain import transitions as tr
 from models.domain.clock import LONDON
+from models.domain.documents import FAMILY
 from models.domain.referral import (
     LEGACY_RULES,
     CertificateKind,
@@ -127,7 +128,7 @@ def test_no_response_is_dated_the_day_after_the_window_when_the_clock_settles_la
     assert closure.window_ended_on == date(2026, 6, 15)
     assert closure.reopen_until == date(2026, 7, 19)  # 30 days from when it was decided
     told = notices(closed)["dr_not_going_ahead"]
-    assert told.recipients == (tr.FAMILY,)
+    assert told.recipients == (FAMILY,)
     assert told.data["appeal"] == "dr"
     assert told.data["reopen_until"] == "2026-07-19"
 
@@ -191,7 +192,7 @@ def test_clock_closure_reopens_when_an_answer_given_in_the_window_is_recorded() 
         "no_response",
     )
     told = notices(decision)
-    assert told["referral_reopened"].recipients == (tr.FAMILY,)  # who was told of the closure
+    assert told["referral_reopened"].recipients == (FAMILY,)  # who was told of the closure
     assert told["dr_going_ahead"].recipients == ("school",)
 
 
@@ -380,7 +381,7 @@ def test_dr_intake_facts_settle_consent_and_ask_only_who_is_left() -> None:
     )
     assert opened.referral.status is Status.ARRANGING_MEETING
     assert "dr_consent_request" not in notices(opened)
-    assert notices(opened)["dr_going_ahead"].recipients == (tr.FAMILY, "school")
+    assert notices(opened)["dr_going_ahead"].recipients == (FAMILY, "school")
 
 
 def test_dr_intake_fact_after_the_window_meets_the_closure_the_clock_made() -> None:
@@ -414,7 +415,7 @@ def test_withdraw_while_booked_cancels_the_meeting_and_tells_everyone_invited() 
     assert referral.current_meeting is None
     assert referral.meetings[0].status is MeetingStatus.CANCELLED
     cancelled = notices(decision)["meeting_cancelled"]
-    assert set(cancelled.recipients) == {tr.FAMILY, "la", "senco", "mediator", "supporter"}
+    assert set(cancelled.recipients) == {FAMILY, "la", "senco", "mediator", "supporter"}
     assert cancelled.data["reason"] == "referral_withdrawn"
     assert cancelled.data["mediator"] == "m1"
     withdrawn = notices(decision)["referral_withdrawn"]

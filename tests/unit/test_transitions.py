@@ -14,6 +14,7 @@ from models.domain import intake, timers
 from models.domain import transitions as tr
 from models.domain.clock import LONDON
 from models.domain.commands import Command
+from models.domain.documents import NUMBER_RE, PREFIX, document_number
 from models.domain.referral import (
     EDGE_RULES,
     CertificateKind,
@@ -459,3 +460,35 @@ def test_meeting_cannot_be_recorded_before_its_booked_date() -> None:
     booked = apply(referral, "book_meeting", mediator_id="m1", starts_at=later)
     with pytest.raises(tr.InvalidCommand, match="before the booked date 2026-06-15"):
         apply(booked, "record_meeting", outcome="no_agreement")
+
+
+def effects_of(referral: Referral, name: str, **fields: Any) -> tuple[tr.Effect, ...]:
+    command = COMMAND.validate_python({"command": name, **fields})
+    return tr.decide(referral, command, ctx(), mediator=MEDIATOR, venue=REMOTE).effects
+
+
+def test_certificate_goes_to_the_family_and_the_council_when_the_domain_issues_it() -> None:
+    (dispatch,) = effects_of(reach(M, S.AWAITING_FAMILY_DECISION), "decline_mediation")
+    assert isinstance(dispatch, tr.DispatchCertificate)
+    assert dispatch.recipients == ("family", "la")
+    assert dispatch.certificate.number.startswith("MC-")
+
+
+def test_invitation_goes_to_family_attendees_mediator_and_supporter_once_when_booked() -> None:
+    book = {**BOOK, "attendees": ["la", "senco", "la"]}
+    (dispatch,) = effects_of(reach(M, S.ARRANGING_MEETING), "book_meeting", **book)
+    assert isinstance(dispatch, tr.DispatchInvitation)
+    assert dispatch.recipients == ("family", "la", "senco", "mediator", "supporter")
+
+
+def test_agreement_goes_to_the_family_and_each_signatory_once_when_signed() -> None:
+    referral = reach(M, S.AGREEMENT_AWAITING_SIGNATURE)
+    (dispatch,) = effects_of(referral, "sign_agreement", signatories=["family", "la", "la"])
+    assert isinstance(dispatch, tr.DispatchAgreement)
+    assert dispatch.recipients == ("family", "la")
+
+
+def test_document_numbers_have_four_groups_of_hex_when_formatted_from_random_bits() -> None:
+    number = document_number(PREFIX["invitation"], "0123456789abcdef0123456789abcdef")
+    assert number == "MI-0123-4567-89AB-CDEF"
+    assert NUMBER_RE.match(number)
