@@ -26,7 +26,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import CalendarActivities
-from activities.dispatch import DispatchConfig, build_mailer
+from activities.dispatch import DispatchConfig
 from activities.documents import DocumentActivities
 from activities.log_context import ReferralLogContext
 from activities.mediators import MediatorActivities
@@ -36,6 +36,7 @@ from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from models import migrate
 from models.adapters.logging import configure_logging
+from models.adapters.mail import Mailer, OutboxMailer, SmtpMailer
 from models.adapters.webhooks import WebhookSender
 from models.settings import Settings
 from models.store.db import make_engine, make_sessionmaker
@@ -52,6 +53,21 @@ WORKFLOWS: tuple[type, ...] = (ReferralWorkflow, RetentionWorkflow, ReconcileWor
 
 # Pure third-party modules that pydantic imports lazily while decoding workflow inputs.
 PASSTHROUGH_MODULES = ("email_validator", "idna", "dns", "dateutil")
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    """SMTP when a host is configured, else ``.eml`` files under the outbox directory."""
+    if settings.smtp_host:
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            implicit_tls=settings.smtp_implicit_tls,
+            timeout=settings.send_timeout_seconds,
+        )
+    return OutboxMailer(settings.mail_outbox_dir)
 
 
 def build_activities(

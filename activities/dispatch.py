@@ -37,7 +37,7 @@ import contextlib
 import email.errors
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,7 +51,7 @@ from temporalio import activity
 
 from models.adapters.codec import Keyring
 from models.adapters.delivery import PermanentFailure, TransientFailure
-from models.adapters.mail import Mailer, OutboxMailer, OutgoingMail, SmtpMailer, message_id
+from models.adapters.mail import Mailer, OutgoingMail, message_id
 from models.adapters.pdf import Issuer, Letterhead
 from models.adapters.secrets import unseal
 from models.adapters.webhooks import WebhookSender, body_bytes, webhook_id
@@ -100,21 +100,6 @@ class DispatchConfig:
             webhook_disable_after=settings.webhook_disable_after_failures,
             keyring=settings.codec_keyring(),
         )
-
-
-def build_mailer(settings: Settings) -> Mailer:
-    """SMTP when a host is configured, else ``.eml`` files under the outbox directory."""
-    if settings.smtp_host:
-        return SmtpMailer(
-            settings.smtp_host,
-            settings.smtp_port,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            starttls=settings.smtp_starttls,
-            implicit_tls=settings.smtp_implicit_tls,
-            timeout=settings.send_timeout_seconds,
-        )
-    return OutboxMailer(settings.mail_outbox_dir)
 
 
 def utcnow() -> datetime:
@@ -194,6 +179,14 @@ def reach(referral: Referral, recipient: str, mediator_email: str | None = None)
     return Reach("post" if channel == "post" else "phone", detail=detail)
 
 
+def preferred_channel(referral: Referral, recipient: str) -> Channel:
+    """The channel ``recipient`` is reached by (:func:`reach`), before any address is looked
+    up: the mediator's is email, from the registry, read when the message is sent."""
+    if recipient == "mediator":
+        return "email"
+    return reach(referral, recipient).channel
+
+
 # --------------------------------------------------------------------------- the ledger
 
 
@@ -213,13 +206,27 @@ class InFlight:
     row: DeliveryRow
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """The delivery's row after ``Ledger.send_once``; ``new``: settled by this attempt."""
+
+    row: DeliveryRow
+    new: bool
+
+
 class Ledger:
     """The ``delivery`` table: insert once, claim atomically, record the outcome."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], lease: float) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        lease: float,
+        send_timeout: float = 30.0,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._dialect = dialect_of(sessionmaker)
         self._lease = timedelta(seconds=lease)
+        self._send_timeout = send_timeout
 
     async def ensure(self, values: dict[str, Any]) -> None:
         async with self._sessionmaker() as session:
@@ -291,6 +298,59 @@ class Ledger:
         """A transient failure: nothing was accepted, the next attempt may send at once."""
         await self.finish(key, token, PENDING, detail)
 
+    async def send_once(
+        self,
+        key: str,
+        send: Callable[[DeliveryRow], Awaitable[None]],
+        *,
+        label: str,
+        give_up: Callable[[DeliveryRow, str], PermanentFailure | None] | None = None,
+    ) -> Attempt:
+        """Send the delivery ``key`` (its row inserted already) at most once: the one
+        exactly-once path of every email and webhook.
+
+        Claim the row; a row already settled is not sent again, and one another attempt is
+        sending raises ``TransientFailure`` (retried). Otherwise ``send(row)``, bounded by the
+        send timeout, then the row says ``sent``. A permanent failure (or an error no retry can
+        cure, or what ``give_up`` turns a transient failure into) makes it ``failed``; a
+        transient one lets the row go for the next attempt and raises ``TransientFailure``
+        naming ``label``. ``asyncio.CancelledError`` (the worker stopping or killed) passes
+        through and leaves the row ``sending``: after the lease the next attempt sends again,
+        with the same Message-ID or webhook-id.
+        """
+        claim = await self.claim(key)
+        if isinstance(claim, Settled):
+            return Attempt(claim.row, new=False)
+        if isinstance(claim, InFlight):
+            raise TransientFailure(f"{label}: another attempt is sending")
+        try:
+            try:
+                async with asyncio.timeout(self._send_timeout):
+                    await send(claim.row)
+            except UNCURABLE as exc:
+                raise uncurable(exc) from exc
+            except TimeoutError as exc:
+                raise TransientFailure("send timed out") from exc
+            except (TransientFailure, PermanentFailure):
+                raise
+            except Exception as exc:
+                raise TransientFailure(type(exc).__name__) from exc
+        except TransientFailure as exc:
+            final = give_up(claim.row, exc.detail) if give_up is not None else None
+            if final is None:
+                await self.release(key, claim.token, exc.detail)
+                raise TransientFailure(f"{label}: {exc.detail}") from exc
+            await self._failed(key, claim.token, final)
+        except PermanentFailure as exc:
+            await self._failed(key, claim.token, exc)
+        else:
+            await self.finish(key, claim.token, SENT, None)
+        return Attempt(await self.get(key), new=True)
+
+    async def _failed(self, key: str, token: str, exc: PermanentFailure) -> None:
+        await self.finish(key, token, FAILED, exc.detail)
+        log.warning("delivery %s failed permanently: %s", key, exc.detail)
+
     async def cancel(self, key: str, detail: str) -> None:
         table = table_of(DeliveryRow)
         stmt = (
@@ -355,7 +415,7 @@ class Dispatcher:
         self.mailer = mailer
         self.webhooks = webhooks
         self.config = config
-        self.ledger = Ledger(sessionmaker, config.lease)
+        self.ledger = Ledger(sessionmaker, config.lease, config.send_timeout)
         self._dialect = dialect_of(sessionmaker)
 
     # ------------------------------------------------------------------ reading
@@ -422,42 +482,16 @@ class Dispatcher:
                 "updated_at": now,
             }
         )
-        claim = await self.ledger.claim(key)
-        if isinstance(claim, Settled):
-            outcome = _outcome(claim.row)
-            if outcome.status == "failed" and escalate:
-                await self.escalate(case, claim.row)
-            return outcome
-        if isinstance(claim, InFlight):
-            raise TransientFailure(f"{purpose} to {recipient}: another attempt is sending")
-        assert target.address is not None
-        try:
-            try:
-                mail = compose(target.address, claim.row.created_at)
-                async with asyncio.timeout(self.config.send_timeout):
-                    await self.mailer.send(mail)
-            except UNCURABLE as exc:
-                raise uncurable(exc) from exc
-        except PermanentFailure as exc:
-            await self.ledger.finish(key, claim.token, FAILED, exc.detail)
-            log.warning("delivery %s failed permanently: %s", key, exc.detail)
-            row = await self.ledger.get(key)
-            if escalate:
-                await self.escalate(case, row)
-            return _outcome(row)
-        except TransientFailure as exc:
-            await self.ledger.release(key, claim.token, exc.detail)
-            raise
-        except TimeoutError as exc:
-            await self.ledger.release(key, claim.token, "send timed out")
-            raise TransientFailure(f"{purpose} to {recipient}: send timed out") from exc
-        except Exception as exc:
-            await self.ledger.release(key, claim.token, type(exc).__name__)
-            raise TransientFailure(f"{purpose} to {recipient}: {type(exc).__name__}") from exc
-        # asyncio.CancelledError (worker shutting down or killed) passes through and leaves
-        # the row 'sending': the next attempt resends, with the same Message-ID, after the lease.
-        await self.ledger.finish(key, claim.token, SENT, None)
-        return _outcome(await self.ledger.get(key))
+        address = target.address
+
+        async def send(row: DeliveryRow) -> None:
+            assert address is not None
+            await self.mailer.send(compose(address, row.created_at))
+
+        attempt = await self.ledger.send_once(key, send, label=f"{purpose} to {recipient}")
+        if attempt.row.status == FAILED and escalate:
+            await self.escalate(case, attempt.row)
+        return _outcome(attempt.row)
 
     async def escalate(self, case: Case, failed: DeliveryRow) -> None:
         """Tell the provider a delivery failed: the referral id and what, no personal data."""
@@ -609,64 +643,33 @@ class Dispatcher:
     async def _webhook(
         self, case: Case | None, key: str, sub: WebhookSubscriptionRow
     ) -> DeliveryOutcome | None:
-        claim = await self.ledger.claim(key)
-        if isinstance(claim, Settled):
-            if claim.row.status == CANCELLED:
-                return None
-            outcome = _outcome(claim.row)
-            if outcome.status == "failed" and case is not None:
-                await self.escalate(case, claim.row)
-            return outcome
-        if isinstance(claim, InFlight):
-            raise TransientFailure(f"webhook {sub.id}: another attempt is sending")
-        row = claim.row
-        body = body_bytes(row.payload or {})
-        try:
-            try:
-                secret = unseal(self.config.keyring, sub.secret, sub.id)
-                async with asyncio.timeout(self.config.send_timeout):
-                    await self.webhooks.send(sub.url, secret, row.message_id, body)
-            except UNCURABLE as exc:
-                raise uncurable(exc) from exc
-            except TimeoutError as exc:
-                raise TransientFailure("send timed out") from exc
-            except TransientFailure:
-                raise
-            except PermanentFailure:
-                raise
-            except Exception as exc:
-                raise TransientFailure(type(exc).__name__) from exc
-        except TransientFailure as exc:
-            if utcnow() - row.created_at < self.config.webhook_retry_window:
-                await self.ledger.release(key, claim.token, exc.detail)
-                raise TransientFailure(f"webhook {sub.id}: {exc.detail}") from exc
-            hours = self.config.webhook_retry_window.total_seconds() / 3600
-            given_up = PermanentFailure(
-                f"gave up after {row.attempts} attempts over {hours:g} hours ({exc.detail})"
-            )
-            return await self._webhook_failed(case, key, claim.token, sub, given_up)
-        except PermanentFailure as exc:
-            return await self._webhook_failed(case, key, claim.token, sub, exc)
-        await self.ledger.finish(key, claim.token, SENT, None)
-        await self._subscriber_succeeded(sub.id)
-        return _outcome(await self.ledger.get(key))
 
-    async def _webhook_failed(
-        self,
-        case: Case | None,
-        key: str,
-        token: str,
-        sub: WebhookSubscriptionRow,
-        exc: PermanentFailure,
-    ) -> DeliveryOutcome:
-        await self.ledger.finish(key, token, FAILED, exc.detail)
-        log.warning("webhook %s failed permanently: %s", key, exc.detail)
-        failed = await self.ledger.get(key)
-        if case is not None:
-            await self.escalate(case, failed)
-        if await self._subscriber_failed(sub.id) and case is not None:
-            await self._tell_disabled(case, sub)
-        return _outcome(failed)
+        async def send(row: DeliveryRow) -> None:
+            secret = unseal(self.config.keyring, sub.secret, sub.id)
+            await self.webhooks.send(sub.url, secret, row.message_id, body_bytes(row.payload or {}))
+
+        def give_up(row: DeliveryRow, detail: str) -> PermanentFailure | None:
+            """Never retried for ever: after the retry window, a transient failure is final."""
+            window = self.config.webhook_retry_window
+            if utcnow() - row.created_at < window:
+                return None
+            hours = window.total_seconds() / 3600
+            return PermanentFailure(
+                f"gave up after {row.attempts} attempts over {hours:g} hours ({detail})"
+            )
+
+        attempt = await self.ledger.send_once(key, send, label=f"webhook {sub.id}", give_up=give_up)
+        row = attempt.row
+        if row.status == CANCELLED:
+            return None
+        if row.status == FAILED and case is not None:
+            await self.escalate(case, row)
+        if attempt.new and row.status == FAILED:
+            if await self._subscriber_failed(sub.id) and case is not None:
+                await self._tell_disabled(case, sub)
+        elif attempt.new:
+            await self._subscriber_succeeded(sub.id)
+        return _outcome(row)
 
     # ------------------------------------------------------------------ subscriber health
 

@@ -33,6 +33,7 @@ from activities.dispatch import (
     Dispatcher,
     Retry,
     keepalive,
+    preferred_channel,
     reach,
 )
 from models.adapters.delivery import TransientFailure
@@ -57,21 +58,7 @@ from models.store.tables import NotificationRow, ReferralRow, table_of
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NotifyActivities", "channel_for"]
-
-
-def channel_for(referral: Referral, recipient: str) -> str:
-    """How this recipient prefers to be contacted (email, phone or post)."""
-    request = referral.request
-    if recipient == "family":
-        return request.referrer.contact.preferred.value
-    if recipient == "mediator":
-        return "email"  # from the mediator registry, when the notice is sent
-    if recipient == "supporter":
-        contact = request.supporter.contact if request.supporter else None
-        return contact.preferred.value if contact else "none"
-    party = referral.party(recipient)
-    return party.party.contact.preferred.value if party else "none"
+__all__ = ["NotifyActivities"]
 
 
 class NotifyActivities:
@@ -112,7 +99,7 @@ class NotifyActivities:
                     "referral_id": request.referral_id,
                     "template": request.template,
                     "recipient": recipient,
-                    "channel": channel_for(referral, recipient),
+                    "channel": preferred_channel(referral, recipient),
                     "status": "queued",
                     "created_at": now,
                     "data": dict(request.data),
