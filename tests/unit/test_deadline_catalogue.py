@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from api.routes.registries import ProviderCreate
+from api.routes.registries.councils import ProviderCreate
 from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain import deadlines as dl
 from models.domain import intake
