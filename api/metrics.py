@@ -53,9 +53,9 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Annotated, Final
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -70,6 +70,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import RouteEntry, route_path, route_table
+from api.deps import find_sessionmaker
 from models.adapters.logging import referral_context
 from models.domain.referral import CertificateKind, Route, Status
 from models.store.document_tables import FAILED, PENDING, SENDING, DeliveryRow
@@ -451,9 +452,11 @@ router = APIRouter(tags=["operations"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(
+    request: Request,
+    maker: Annotated[async_sessionmaker[AsyncSession] | None, Depends(find_sessionmaker)],
+) -> Response:
     collected: Metrics = request.app.state.metrics
-    maker: async_sessionmaker[AsyncSession] | None = getattr(request.state, "sessionmaker", None)
     body = await collected.exposition(maker)
     return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import Request
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -67,10 +66,15 @@ async def _started(
 
 
 async def claim(
-    request: Request, temporal: Client, local_authority: str, reference: str, referral_id: str
+    maker: async_sessionmaker[AsyncSession],
+    temporal: Client,
+    seconds: float,
+    local_authority: str,
+    reference: str,
+    referral_id: str,
 ) -> None:
-    """Claim ``reference`` for ``referral_id`` in this council, or raise a 409."""
-    maker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    """Claim ``reference`` for ``referral_id`` in this council, or raise a 409 (``seconds``:
+    the bound on asking Temporal whether an older claim's referral ever started)."""
     table = table_of(ExternalReferenceRow)
     key = (table.c.local_authority == local_authority, table.c.reference == reference)
     async with maker() as session:
@@ -87,7 +91,6 @@ async def claim(
     if holder == referral_id:
         return
     claimed_at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    seconds = request.state.settings.temporal_rpc_timeout_seconds
     if datetime.now(UTC) - claimed_at < SETTLE or await _started(maker, temporal, holder, seconds):
         raise taken(reference, holder)
     async with maker() as session:  # an orphaned claim: take it over, unless someone just did

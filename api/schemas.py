@@ -25,6 +25,7 @@ from models.domain.referral import (
     Status,
 )
 from models.domain.summary import any_breach, next_due
+from models.store.document_tables import DeliveryRow
 
 
 class Read(BaseModel):
@@ -309,4 +310,49 @@ class EventPage(Read):
     items: list[EventRead]
     next_after: int | None = Field(
         description="Pass as `after` for the next events; null when there are no more."
+    )
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+class DeliveryRead(Read):
+    recipient: str = Field(
+        description="family, supporter, mediator, provider, a party id, or the webhook "
+        "subscription's id."
+    )
+    channel: str = Field(description="email, webhook, post, phone or none.")
+    status: str = Field(
+        description="pending, sending, sent, failed (permanent: the provider was told), manual "
+        "(prefers post or phone, or no contact details: send by hand) or cancelled."
+    )
+    purpose: str = Field(description="document, notification, event or escalation.")
+    document_number: str | None = None
+    event_type: str | None = None
+    template: str | None = None
+    attempts: int
+    detail: str | None = Field(default=None, description="Why it failed; no personal data.")
+    message_id: str = Field(description="Message-ID (email) or webhook-id: stable per send.")
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+
+
+def delivery_read(row: DeliveryRow) -> DeliveryRead:
+    return DeliveryRead(
+        recipient=row.recipient,
+        channel=row.channel,
+        status=row.status,
+        purpose=row.purpose,
+        document_number=row.document_number,
+        event_type=row.event_type,
+        template=row.template,
+        attempts=row.attempts,
+        # A webhook's reason (an HTTP status, "unreachable") would tell a caller which
+        # internal ports answer: callers see only whether it was delivered or failed.
+        detail=None if row.channel == "webhook" else row.detail,
+        message_id=row.message_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        sent_at=row.sent_at,
     )

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import base64
 import hmac
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import allowed_local_authorities
-from api.deps import SettingsDep
+from api.deps import ReferralId, SessionmakerDep, SettingsDep
 from api.errors import Problem
-from api.routes.referrals import ReferralId
+from api.schemas import DeliveryRead, delivery_read
 from api.verification_page import verification_page, wants_html
 from models.domain.documents import (
     ICS,
@@ -47,28 +49,6 @@ Number = Annotated[
 
 class Read(BaseModel):
     model_config = ConfigDict(frozen=True)
-
-
-class DeliveryRead(Read):
-    recipient: str = Field(
-        description="family, supporter, mediator, provider, a party id, or the webhook "
-        "subscription's id."
-    )
-    channel: str = Field(description="email, webhook, post, phone or none.")
-    status: str = Field(
-        description="pending, sending, sent, failed (permanent: the provider was told), manual "
-        "(prefers post or phone, or no contact details: send by hand) or cancelled."
-    )
-    purpose: str = Field(description="document, notification, event or escalation.")
-    document_number: str | None = None
-    event_type: str | None = None
-    template: str | None = None
-    attempts: int
-    detail: str | None = Field(default=None, description="Why it failed; no personal data.")
-    message_id: str = Field(description="Message-ID (email) or webhook-id: stable per send.")
-    created_at: datetime
-    updated_at: datetime
-    sent_at: datetime | None = None
 
 
 class DocumentRead(Read):
@@ -118,50 +98,34 @@ class Verification(Read):
     )
 
 
-def delivery_read(row: DeliveryRow) -> DeliveryRead:
-    return DeliveryRead(
-        recipient=row.recipient,
-        channel=row.channel,
-        status=row.status,
-        purpose=row.purpose,
-        document_number=row.document_number,
-        event_type=row.event_type,
-        template=row.template,
-        attempts=row.attempts,
-        # A webhook's reason (an HTTP status, "unreachable") would tell a caller which
-        # internal ports answer: callers see only whether it was delivered or failed.
-        detail=None if row.channel == "webhook" else row.detail,
-        message_id=row.message_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        sent_at=row.sent_at,
-    )
-
-
-async def _document(request: Request, number: str) -> DocumentRow | None:
+async def _document(maker: async_sessionmaker[AsyncSession], number: str) -> DocumentRow | None:
     if kind_of(number) is None:
         return None
-    async with request.state.sessionmaker() as session:
+    async with maker() as session:
         row: DocumentRow | None = await session.get(DocumentRow, normalise_number(number))
         return row
 
 
-async def _digest_matches(request: Request, row: DocumentRow, sha256: str) -> bool:
+async def _digest_matches(
+    maker: async_sessionmaker[AsyncSession], row: DocumentRow, sha256: str
+) -> bool:
     """Whether ``sha256`` is the document of record's, or one recipient's copy's."""
     if hmac.compare_digest(row.sha256, sha256):
         return True
-    async with request.state.sessionmaker() as session:
+    async with maker() as session:
         copies = await session.exec(
             select(DocumentCopyRow.sha256).where(col(DocumentCopyRow.number) == row.number)
         )
         return any(hmac.compare_digest(digest, sha256) for digest in copies.all())
 
 
-async def _appeal_deadline(request: Request, row: DocumentRow) -> date | None:
+async def _appeal_deadline(
+    maker: async_sessionmaker[AsyncSession], row: DocumentRow
+) -> date | None:
     """A certificate's appeal deadline, from the referral as projected."""
     if row.kind != "certificate":
         return None
-    async with request.state.sessionmaker() as session:
+    async with maker() as session:
         referral = await session.get(ReferralRow, row.referral_id)
     certificates = referral.snapshot.get("certificates", []) if referral else []
     for certificate in certificates:
@@ -170,17 +134,19 @@ async def _appeal_deadline(request: Request, row: DocumentRow) -> date | None:
     return None
 
 
-async def _readable(request: Request, number: str) -> DocumentRow:
+async def _readable(
+    request: Request, maker: async_sessionmaker[AsyncSession], number: str
+) -> DocumentRow:
     """The document, if the caller's key covers its council (else the same 404: no oracle)."""
-    row = await _document(request, number)
+    row = await _document(maker, number)
     allowed = allowed_local_authorities(request)
     if row is None or (allowed is not None and row.local_authority not in allowed):
         raise Problem(404, "Not found", "No document has this number.")
     return row
 
 
-async def _require_referral(request: Request, referral_id: str) -> None:
-    async with request.state.sessionmaker() as session:
+async def _require_referral(maker: async_sessionmaker[AsyncSession], referral_id: str) -> None:
+    async with maker() as session:
         if await session.get(ReferralRow, referral_id) is None:
             raise Problem(404, "Not found", f"No referral {referral_id}.")
 
@@ -192,10 +158,10 @@ async def _require_referral(request: Request, referral_id: str) -> None:
     responses={404: {"description": "Unknown referral."}},
 )
 async def list_documents(
-    request: Request, referral_id: ReferralId, settings: SettingsDep
+    maker: SessionmakerDep, referral_id: ReferralId, settings: SettingsDep
 ) -> DocumentList:
-    await _require_referral(request, referral_id)
-    async with request.state.sessionmaker() as session:
+    await _require_referral(maker, referral_id)
+    async with maker() as session:
         documents = (
             await session.exec(
                 select(DocumentRow)
@@ -249,9 +215,9 @@ async def list_documents(
     summary="Every email and webhook sent (or not) for a referral, with its state",
     responses={404: {"description": "Unknown referral."}},
 )
-async def list_deliveries(request: Request, referral_id: ReferralId) -> DeliveryList:
-    await _require_referral(request, referral_id)
-    async with request.state.sessionmaker() as session:
+async def list_deliveries(maker: SessionmakerDep, referral_id: ReferralId) -> DeliveryList:
+    await _require_referral(maker, referral_id)
+    async with maker() as session:
         rows = (
             await session.exec(
                 select(DeliveryRow)
@@ -277,8 +243,8 @@ def _digest_headers(sha256_hex: str) -> dict[str, str]:
         410: {"description": "Erased under the retention policy."},
     },
 )
-async def get_document(request: Request, number: Number) -> Response:
-    row = await _readable(request, number)
+async def get_document(request: Request, maker: SessionmakerDep, number: Number) -> Response:
+    row = await _readable(request, maker, number)
     if not row.content:
         raise Problem(410, "Gone", "Erased under the retention policy.")
     headers = {
@@ -302,8 +268,8 @@ async def get_document(request: Request, number: Number) -> Response:
         404: {"description": "No invitation has this number."},
     },
 )
-async def get_calendar(request: Request, number: Number) -> Response:
-    row = await _readable(request, number)
+async def get_calendar(request: Request, maker: SessionmakerDep, number: Number) -> Response:
+    row = await _readable(request, maker, number)
     if row.calendar is None and row.kind == "invitation" and not row.content:
         raise Problem(410, "Gone", "Erased under the retention policy.")
     if row.calendar is None:
@@ -328,13 +294,14 @@ async def get_calendar(request: Request, number: Number) -> Response:
 )
 async def verify_document(
     request: Request,
+    maker: SessionmakerDep,
     number: Number,
     sha256: Annotated[
         str | None,
         Query(pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the file to check."),
     ] = None,
 ) -> Any:
-    row = await _document(request, number)
+    row = await _document(maker, number)
     shown = normalise_number(number)
     headers = {"Cache-Control": "no-store", "Vary": "Accept"}
     if row is None:
@@ -349,9 +316,9 @@ async def verify_document(
             issuer=row.issuer,
             sha256=row.sha256,
             sha256_matches=(
-                await _digest_matches(request, row, sha256.lower()) if sha256 is not None else None
+                await _digest_matches(maker, row, sha256.lower()) if sha256 is not None else None
             ),
-            appeal_deadline=await _appeal_deadline(request, row),
+            appeal_deadline=await _appeal_deadline(maker, row),
         )
     if row is None and sha256 is not None:
         body = body.model_copy(update={"sha256_matches": False})

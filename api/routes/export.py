@@ -17,9 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import SQLModel, col, select
 
 from api.auth import require_local_authority
-from api.deps import SessionDep
+from api.deps import ReferralId, SessionDep
 from api.errors import Problem
-from api.routes.referrals import ReferralId
 from models.store.auth_tables import ErasureRow
 from models.store.document_tables import DeliveryRow, DocumentRow
 from models.store.tables import (

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import allowed_local_authorities, require_local_authority
 from api.bounds import BoundedDate, cursor_signer
-from api.deps import SessionDep
+from api.deps import ReferralId, SessionDep
 from api.errors import Problem, validation_problem
 from api.schemas import (
     CertificateBrief,
@@ -27,8 +27,6 @@ from models.domain.transitions import SYSTEM
 from models.store import listing
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
-
-ReferralId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The referral's id.")]
 
 
 class ListQuery(BaseModel):

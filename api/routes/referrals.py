@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Request
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import references
 from api.auth import require_local_authority
 from api.bounds import check_dates
-from api.deps import SettingsDep, TemporalDep
+from api.deps import CallerDep, ReferralId, SessionmakerDep, SettingsDep, TemporalDep
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest, reused
 from api.schemas import ReferralRead, referral_read
@@ -102,16 +103,6 @@ COMMAND_PATHS: dict[str, tuple[type[Strict], str]] = {
 }
 
 ID_NAMESPACE = uuid.UUID("5b0f6c53-8f57-4d0e-9c55-3e1f0a0f6a11")
-ReferralId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The referral's id.")]
-
-# A route reached without a key (none is, today: api/auth.py refuses them) acts as this.
-DEFAULT_CLIENT = "api"
-
-
-def client_id(request: Request) -> str:
-    """The caller's identity: its API key's id (never its name, which need not be unique)."""
-    value = getattr(request.state, "client_id", None)
-    return value if isinstance(value, str) else DEFAULT_CLIENT
 
 
 def policy_for(settings: Settings, provider: ProviderRow) -> tr.Policy:
@@ -148,15 +139,15 @@ def _problem_from_update(exc: WorkflowUpdateFailedError) -> Problem:
     return Problem(500, "Command failed", "The referral could not process the command.")
 
 
-async def _load(request: Request, referral_id: str) -> ReferralRow | None:
-    async with request.state.sessionmaker() as session:
+async def _load(maker: async_sessionmaker[AsyncSession], referral_id: str) -> ReferralRow | None:
+    async with maker() as session:
         row: ReferralRow | None = await session.get(ReferralRow, referral_id)
         return row
 
 
-async def _exists(request: Request, referral_id: str) -> bool:
+async def _exists(maker: async_sessionmaker[AsyncSession], referral_id: str) -> bool:
     """Whether the referral is known, reading the primary key only (not the snapshot)."""
-    async with request.state.sessionmaker() as session:
+    async with maker() as session:
         query = select(col(ReferralRow.id)).where(col(ReferralRow.id) == referral_id)
         found = await session.scalar(query)
         return found is not None
@@ -203,22 +194,28 @@ async def create_referral(
     body: Annotated[ReferralCreate, Body()],
     temporal: TemporalDep,
     settings: SettingsDep,
+    maker: SessionmakerDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     require_local_authority(request, body.local_authority)
     check_dates(body)
-    caller = client_id(request)
     payload = body.model_dump(mode="json", exclude_none=True)
     request_hash = body_hash(payload)
 
     async def produce() -> tuple[int, dict[str, Any]]:
-        council, provider = await council_provider(request, body.local_authority)
+        council, provider = await council_provider(maker, body.local_authority)
         reference = body.external_reference
 
         async def reserve(referral_id: str) -> None:
             if reference is not None:
                 await references.claim(
-                    request, temporal, body.local_authority, reference, referral_id
+                    maker,
+                    temporal,
+                    settings.temporal_rpc_timeout_seconds,
+                    body.local_authority,
+                    reference,
+                    referral_id,
                 )
 
         referral = await start_referral(
@@ -235,7 +232,7 @@ async def create_referral(
         return 201, referral_read(referral).model_dump(mode="json")
 
     return await idempotent(
-        request.state.sessionmaker,
+        maker,
         client_id=caller,
         key=idempotency_key,
         method="POST",
@@ -245,9 +242,10 @@ async def create_referral(
     )
 
 
-async def council_provider(request: Request, code: str) -> tuple[LocalAuthorityRow, ProviderRow]:
+async def council_provider(
+    maker: async_sessionmaker[AsyncSession], code: str
+) -> tuple[LocalAuthorityRow, ProviderRow]:
     """The council and its mediation provider; an unknown or inactive council is a 422."""
-    maker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
     async with maker() as session:
         council = await session.get(LocalAuthorityRow, code)
         provider = await session.get(ProviderRow, council.provider_id) if council else None
@@ -409,33 +407,42 @@ async def _existing_referral(
     summary="The whole referral: status, parties, meetings, deadlines, certificates",
     responses={404: {"description": "Unknown referral."}},
 )
-async def get_referral(request: Request, referral_id: ReferralId) -> ReferralRead:
-    row = await _load(request, referral_id)
+async def get_referral(maker: SessionmakerDep, referral_id: ReferralId) -> ReferralRead:
+    row = await _load(maker, referral_id)
     if row is None:
         raise Problem(404, "Not found", f"No referral {referral_id}.")
     return referral_read(Referral.model_validate(row.snapshot))
 
 
+@dataclass(frozen=True)
+class CommandContext:
+    """What a command needs from its request (every part through ``api/deps.py``)."""
+
+    path: str
+    temporal: Client
+    settings: Settings
+    maker: async_sessionmaker[AsyncSession]
+    caller: str
+
+
 async def send_command(
-    request: Request,
-    temporal: Client,
+    ctx: CommandContext,
     referral_id: str,
     update_name: str,
     command: Any,
     idempotency_key: str | None,
 ) -> Any:
-    caller = client_id(request)
+    caller, maker, settings = ctx.caller, ctx.maker, ctx.settings
     payload = command.model_dump(mode="json", exclude_none=True)
     request_hash = body_hash(payload)
 
     async def produce() -> tuple[int, dict[str, Any]]:
-        if not await _exists(request, referral_id):
+        if not await _exists(maker, referral_id):
             raise Problem(404, "Not found", f"No referral {referral_id}.")
-        handle = temporal.get_workflow_handle(workflow_id(referral_id))
+        handle = ctx.temporal.get_workflow_handle(workflow_id(referral_id))
         update_id = (
             f"{update_name}-{key_digest(caller, idempotency_key)[:32]}" if idempotency_key else None
         )
-        settings: Settings = request.state.settings
         try:
             async with bounded(settings.temporal_update_timeout_seconds) as rpc_timeout:
                 referral: Referral = await handle.execute_update(
@@ -449,7 +456,7 @@ async def send_command(
             raise _problem_from_update(exc) from exc
         except RPCError as exc:
             closed = exc.status is RPCStatusCode.NOT_FOUND
-            row = await _load(request, referral_id) if closed else None
+            row = await _load(maker, referral_id) if closed else None
             if row is not None:
                 snapshot = Referral.model_validate(row.snapshot)
                 raise Problem(
@@ -464,11 +471,11 @@ async def send_command(
         return 200, referral_read(referral).model_dump(mode="json")
 
     return await idempotent(
-        request.state.sessionmaker,
+        maker,
         client_id=caller,
         key=idempotency_key,
         method="POST",
-        path=request.url.path,
+        path=ctx.path,
         request_hash=request_hash,
         produce=produce,
     )
@@ -482,6 +489,9 @@ def _register_command(path: str, model: type[Any], update_name: str) -> None:
         request: Request,
         referral_id: ReferralId,
         temporal: TemporalDep,
+        settings: SettingsDep,
+        maker: SessionmakerDep,
+        caller: CallerDep,
         idempotency_key: IdempotencyKey = None,
         body: Any = None,
     ) -> Any:
@@ -489,9 +499,8 @@ def _register_command(path: str, model: type[Any], update_name: str) -> None:
             raise validation_problem([{"field": "body", "message": "Field required"}])
         command = body if body is not None else model()
         check_dates(command)
-        return await send_command(
-            request, temporal, referral_id, update_name, command, idempotency_key
-        )
+        ctx = CommandContext(request.url.path, temporal, settings, maker, caller)
+        return await send_command(ctx, referral_id, update_name, command, idempotency_key)
 
     endpoint.__annotations__["body"] = (
         Annotated[model, Body()] if has_required else Annotated[model | None, Body()]

@@ -20,14 +20,15 @@ from typing import Annotated, Any, get_args
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import allowed_local_authorities
-from api.deps import SettingsDep, get_codec
+from api.deps import CallerDep, CodecDep, SessionmakerDep, SettingsDep
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent
-from api.routes.documents import DeliveryRead, delivery_read
-from api.routes.referrals import client_id
+from api.schemas import DeliveryRead, delivery_read
 from models.adapters.secrets import seal
 from models.adapters.webhooks import EgressPolicy, default_port, new_secret, resolve
 from models.domain.referral import Identifier
@@ -113,8 +114,10 @@ def subscription_read(
     )
 
 
-async def _health(request: Request, subscription_id: str) -> WebhookSubscriberHealthRow | None:
-    async with request.state.sessionmaker() as session:
+async def _health(
+    maker: async_sessionmaker[AsyncSession], subscription_id: str
+) -> WebhookSubscriberHealthRow | None:
+    async with maker() as session:
         found: WebhookSubscriberHealthRow | None = await session.get(
             WebhookSubscriberHealthRow, subscription_id
         )
@@ -139,8 +142,10 @@ def _visible(request: Request, row: WebhookSubscriptionRow) -> bool:
     return allowed is None or (row.local_authority is not None and row.local_authority in allowed)
 
 
-async def _get(request: Request, subscription_id: str) -> WebhookSubscriptionRow:
-    async with request.state.sessionmaker() as session:
+async def _get(
+    request: Request, maker: async_sessionmaker[AsyncSession], subscription_id: str
+) -> WebhookSubscriptionRow:
+    async with maker() as session:
         row: WebhookSubscriptionRow | None = await session.get(
             WebhookSubscriptionRow, subscription_id
         )
@@ -160,9 +165,11 @@ async def create_subscription(
     request: Request,
     body: Annotated[SubscriptionCreate, Body()],
     settings: SettingsDep,
+    maker: SessionmakerDep,
+    caller: CallerDep,
+    codec: CodecDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    caller = client_id(request)
     payload = body.model_dump(mode="json", exclude_none=True)
     allowed = allowed_local_authorities(request)
     if allowed is not None and body.local_authority not in allowed:
@@ -177,10 +184,10 @@ async def create_subscription(
     if len(set(body.event_types)) != len(body.event_types):
         raise validation_problem([{"field": "body.event_types", "message": "each type once"}])
     await check_destination(settings, body.url)
-    keyring = get_codec(request).keyring
+    keyring = codec.keyring
 
     async def produce() -> tuple[int, dict[str, Any]]:
-        async with request.state.sessionmaker() as session:
+        async with maker() as session:
             if body.local_authority is not None:
                 council = await session.get(LocalAuthorityRow, body.local_authority)
                 if council is None:
@@ -211,7 +218,7 @@ async def create_subscription(
         return 201, created.model_dump(mode="json")
 
     return await idempotent(
-        request.state.sessionmaker,
+        maker,
         client_id=caller,
         key=idempotency_key,
         method="POST",
@@ -224,9 +231,10 @@ async def create_subscription(
 @router.get("", response_model=SubscriptionList, summary="Webhook subscriptions (no secrets)")
 async def list_subscriptions(
     request: Request,
+    maker: SessionmakerDep,
     active: Annotated[bool | None, Query(description="Only active (or disabled) ones.")] = None,
 ) -> SubscriptionList:
-    async with request.state.sessionmaker() as session:
+    async with maker() as session:
         stmt = select(WebhookSubscriptionRow).order_by(
             col(WebhookSubscriptionRow.created_at), col(WebhookSubscriptionRow.id)
         )
@@ -245,9 +253,11 @@ async def list_subscriptions(
     summary="One webhook subscription (no secret)",
     responses={404: {"description": "Unknown subscription."}},
 )
-async def get_subscription(request: Request, subscription_id: SubscriptionId) -> SubscriptionRead:
-    row = await _get(request, subscription_id)
-    return subscription_read(row, await _health(request, subscription_id))
+async def get_subscription(
+    request: Request, maker: SessionmakerDep, subscription_id: SubscriptionId
+) -> SubscriptionRead:
+    row = await _get(request, maker, subscription_id)
+    return subscription_read(row, await _health(maker, subscription_id))
 
 
 @router.delete(
@@ -257,8 +267,10 @@ async def get_subscription(request: Request, subscription_id: SubscriptionId) ->
     summary="Disable a subscription: nothing more is sent to it (its history stays)",
     responses={404: {"description": "Unknown subscription."}},
 )
-async def delete_subscription(request: Request, subscription_id: SubscriptionId) -> Response:
-    async with request.state.sessionmaker() as session:
+async def delete_subscription(
+    request: Request, maker: SessionmakerDep, subscription_id: SubscriptionId
+) -> Response:
+    async with maker() as session:
         row: WebhookSubscriptionRow | None = await session.get(
             WebhookSubscriptionRow, subscription_id
         )
@@ -280,11 +292,12 @@ async def delete_subscription(request: Request, subscription_id: SubscriptionId)
 )
 async def list_subscription_deliveries(
     request: Request,
+    maker: SessionmakerDep,
     subscription_id: SubscriptionId,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryRead]:
-    await _get(request, subscription_id)
-    async with request.state.sessionmaker() as session:
+    await _get(request, maker, subscription_id)
+    async with maker() as session:
         rows = (
             await session.exec(
                 select(DeliveryRow)

@@ -92,3 +92,21 @@ def test_codec_knows_nothing_of_settings_when_the_settings_build_its_keyring() -
     settings (the production-key rule is written once, in the settings)."""
     assert graph().find_shortest_chain("models.adapters.codec", "models.settings") is None
     assert graph().find_shortest_chain("models.settings", "models.adapters.codec") is not None
+
+
+def test_only_the_dependencies_and_auth_read_request_state_when_routes_take_what_they_need() -> (
+    None
+):
+    api = PYPROJECT.parent / "api"
+    readers = sorted(
+        str(path.relative_to(api))
+        for path in api.rglob("*.py")
+        if "request.state" in path.read_text() and path.name not in ("deps.py", "auth.py")
+    )
+    assert readers == []
+
+
+def test_every_route_module_is_in_the_independence_contract_when_one_is_added() -> None:
+    routes = set(graph().find_children("api.routes"))
+    independent = next(c for c in contracts() if c["type"] == "independence")
+    assert set(independent["modules"]) == routes

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import (
     AfterValidator,
@@ -22,14 +23,15 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import principal_of
 from api.bounds import cursor_signer
-from api.deps import SessionDep
+from api.deps import CallerDep, SessionDep, SessionmakerDep
 from api.errors import Problem, validation_problem
 from api.idempotency import body_hash, idempotent
-from api.routes.referrals import client_id
 from models.store import registries
 from models.store.auth_tables import RegistryChangeRow
 from models.store.tables import LocalAuthorityRow, MediatorRow, ProviderRow, VenueRow
@@ -116,8 +118,34 @@ def not_found(kind: str, key: str) -> Problem:
     return Problem(404, "Not found", f"No {kind} '{key}'.")
 
 
+@dataclass(frozen=True)
+class Writer:
+    """What a registry write needs from its request: the database, and who is writing (the
+    API key's id and client name, audited with every change)."""
+
+    maker: async_sessionmaker[AsyncSession]
+    caller: str
+    key_id: str
+    name: str
+    path: str
+
+
+def get_writer(request: Request, maker: SessionmakerDep, caller: CallerDep) -> Writer:
+    principal = principal_of(request)
+    return Writer(
+        maker=maker,
+        caller=caller,
+        key_id=principal.key_id if principal is not None else caller,
+        name=principal.name if principal is not None else caller,
+        path=request.url.path,
+    )
+
+
+WriterDep = Annotated[Writer, Depends(get_writer)]
+
+
 async def create(
-    request: Request,
+    writer: Writer,
     body: BaseModel,
     key: str | None,
     produce: Callable[[], Awaitable[BaseModel]],
@@ -126,11 +154,11 @@ async def create(
         return 201, (await produce()).model_dump(mode="json")
 
     return await idempotent(
-        request.state.sessionmaker,
-        client_id=client_id(request),
+        writer.maker,
+        client_id=writer.caller,
         key=key,
         method="POST",
-        path=request.url.path,
+        path=writer.path,
         request_hash=body_hash(body.model_dump(mode="json", exclude_none=True)),
         produce=answer,
     )
@@ -145,18 +173,13 @@ COLLECTIONS: dict[type[SQLModel], str] = {
 }
 
 
-def audit(request: Request, model: type[SQLModel]) -> registries.Audit:
-    principal = principal_of(request)
-    return registries.Audit(
-        kind=COLLECTIONS[model],
-        key_id=principal.key_id if principal is not None else client_id(request),
-        name=principal.name if principal is not None else client_id(request),
-    )
+def audit(writer: Writer, model: type[SQLModel]) -> registries.Audit:
+    return registries.Audit(kind=COLLECTIONS[model], key_id=writer.key_id, name=writer.name)
 
 
-async def insert(request: Request, row: SQLModel, kind: str, key: str) -> SQLModel:
+async def insert(writer: Writer, row: SQLModel, kind: str, key: str) -> SQLModel:
     try:
-        return await registries.insert(request.state.sessionmaker, row, audit(request, type(row)))
+        return await registries.insert(writer.maker, row, audit(writer, type(row)))
     except registries.AlreadyExists as exc:
         raise Problem(
             409, "Already registered", f"A {kind} '{key}' already exists.", type_="already-exists"
@@ -164,7 +187,7 @@ async def insert(request: Request, row: SQLModel, kind: str, key: str) -> SQLMod
 
 
 async def update(
-    request: Request,
+    writer: Writer,
     model: type[SQLModel],
     kind: str,
     key: str,
@@ -173,7 +196,7 @@ async def update(
     action: str = "changed",
 ) -> SQLModel:
     row = await registries.update(
-        request.state.sessionmaker, model, key, changes, audit(request, model), action=action
+        writer.maker, model, key, changes, audit(writer, model), action=action
     )
     if row is None:
         raise not_found(kind, key)

@@ -27,6 +27,7 @@ from api.routes.registries.common import (
     Phone,
     Read,
     Strict,
+    WriterDep,
     create,
     insert,
     not_found,
@@ -140,15 +141,15 @@ async def provider_must_exist(session: SessionDep, provider_id: str) -> None:
     responses={409: {"description": "The id is taken."}, 422: {"description": "Invalid."}},
 )
 async def create_provider(
-    request: Request,
+    writer: WriterDep,
     body: Annotated[ProviderCreate, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     async def produce() -> BaseModel:
         row = ProviderRow(created_at=now(), **body.model_dump(mode="json"))
-        return ProviderRead.model_validate(await insert(request, row, "provider", body.id))
+        return ProviderRead.model_validate(await insert(writer, row, "provider", body.id))
 
-    return await create(request, body, idempotency_key, produce)
+    return await create(writer, body, idempotency_key, produce)
 
 
 @router.get(
@@ -186,9 +187,9 @@ async def get_provider(session: SessionDep, provider_id: Key) -> ProviderRead:
     responses={404: {"description": "Unknown provider."}, 422: {"description": "Invalid."}},
 )
 async def update_provider(
-    request: Request, provider_id: Key, body: Annotated[ProviderUpdate, Body()]
+    writer: WriterDep, provider_id: Key, body: Annotated[ProviderUpdate, Body()]
 ) -> ProviderRead:
-    row = await update(request, ProviderRow, "provider", provider_id, body.changes())
+    row = await update(writer, ProviderRow, "provider", provider_id, body.changes())
     return ProviderRead.model_validate(row)
 
 
@@ -204,7 +205,7 @@ async def update_provider(
     responses={409: {"description": "The code is taken."}, 422: {"description": "Invalid."}},
 )
 async def create_local_authority(
-    request: Request,
+    writer: WriterDep,
     session: SessionDep,
     body: Annotated[LocalAuthorityCreate, Body()],
     idempotency_key: IdempotencyKey = None,
@@ -213,10 +214,10 @@ async def create_local_authority(
         await provider_must_exist(session, body.provider_id)
         row = LocalAuthorityRow(active=True, created_at=now(), **body.model_dump(mode="json"))
         return LocalAuthorityRead.model_validate(
-            await insert(request, row, "local authority", body.code)
+            await insert(writer, row, "local authority", body.code)
         )
 
-    return await create(request, body, idempotency_key, produce)
+    return await create(writer, body, idempotency_key, produce)
 
 
 @router.get(
@@ -261,12 +262,12 @@ async def get_local_authority(session: SessionDep, code: Key) -> LocalAuthorityR
     responses={404: {"description": "Unknown council."}, 422: {"description": "Invalid."}},
 )
 async def update_local_authority(
-    request: Request,
+    writer: WriterDep,
     session: SessionDep,
     code: Key,
     body: Annotated[LocalAuthorityUpdate, Body()],
 ) -> LocalAuthorityRead:
     if body.provider_id is not None:
         await provider_must_exist(session, body.provider_id)
-    row = await update(request, LocalAuthorityRow, "local authority", code, body.changes())
+    row = await update(writer, LocalAuthorityRow, "local authority", code, body.changes())
     return LocalAuthorityRead.model_validate(row)

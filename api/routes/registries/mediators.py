@@ -25,6 +25,7 @@ from api.routes.registries.common import (
     Patch,
     Read,
     Strict,
+    WriterDep,
     create,
     insert,
     new_id,
@@ -134,7 +135,7 @@ class MediatorQuery(ListQuery):
     responses={409: {"description": "The id is taken."}, 422: {"description": "Invalid."}},
 )
 async def create_mediator(
-    request: Request,
+    writer: WriterDep,
     body: Annotated[MediatorCreate, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
@@ -144,9 +145,9 @@ async def create_mediator(
         ident = body.id or new_id("med")
         values = body.model_dump(mode="json", exclude={"id"})
         row = MediatorRow(id=ident, active=True, created_at=now(), **values)
-        return MediatorRead.model_validate(await insert(request, row, "mediator", ident))
+        return MediatorRead.model_validate(await insert(writer, row, "mediator", ident))
 
-    return await create(request, body, idempotency_key, produce)
+    return await create(writer, body, idempotency_key, produce)
 
 
 @router.get(
@@ -204,10 +205,10 @@ async def get_mediator(session: SessionDep, mediator_id: Key) -> MediatorRead:
     responses={404: {"description": "Unknown mediator."}, 422: {"description": "Invalid."}},
 )
 async def update_mediator(
-    request: Request, mediator_id: Key, body: Annotated[MediatorUpdate, Body()]
+    writer: WriterDep, mediator_id: Key, body: Annotated[MediatorUpdate, Body()]
 ) -> MediatorRead:
     check_dates(body)
-    row = await update(request, MediatorRow, "mediator", mediator_id, body.changes())
+    row = await update(writer, MediatorRow, "mediator", mediator_id, body.changes())
     return MediatorRead.model_validate(row)
 
 
@@ -218,8 +219,8 @@ async def update_mediator(
     summary="Deactivate a mediator (never deleted: bookings refer to it)",
     responses={404: {"description": "Unknown mediator."}},
 )
-async def deactivate_mediator(request: Request, mediator_id: Key) -> MediatorRead:
+async def deactivate_mediator(writer: WriterDep, mediator_id: Key) -> MediatorRead:
     row = await update(
-        request, MediatorRow, "mediator", mediator_id, {"active": False}, action="deactivated"
+        writer, MediatorRow, "mediator", mediator_id, {"active": False}, action="deactivated"
     )
     return MediatorRead.model_validate(row)

@@ -25,6 +25,7 @@ from api.routes.registries.common import (
     Patch,
     Read,
     Strict,
+    WriterDep,
     create,
     insert,
     new_id,
@@ -105,7 +106,7 @@ class VenueQuery(ListQuery):
     responses={409: {"description": "The id is taken."}, 422: {"description": "Invalid."}},
 )
 async def create_venue(
-    request: Request,
+    writer: WriterDep,
     body: Annotated[VenueCreate, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
@@ -114,9 +115,9 @@ async def create_venue(
         neutral = body.neutral if body.neutral is not None else neutral_by_default(body.kind)
         values = body.model_dump(mode="json", exclude={"id", "neutral"})
         row = VenueRow(id=ident, neutral=neutral, active=True, created_at=now(), **values)
-        return VenueRead.model_validate(await insert(request, row, "venue", ident))
+        return VenueRead.model_validate(await insert(writer, row, "venue", ident))
 
-    return await create(request, body, idempotency_key, produce)
+    return await create(writer, body, idempotency_key, produce)
 
 
 @router.get("/venues", response_model=Page[VenueRead], tags=["venues"], summary="List venues")
@@ -153,7 +154,7 @@ async def get_venue(session: SessionDep, venue_id: Key) -> VenueRead:
     responses={404: {"description": "Unknown venue."}, 422: {"description": "Invalid."}},
 )
 async def update_venue(
-    request: Request, session: SessionDep, venue_id: Key, body: Annotated[VenueUpdate, Body()]
+    writer: WriterDep, session: SessionDep, venue_id: Key, body: Annotated[VenueUpdate, Body()]
 ) -> VenueRead:
     current = await session.get(VenueRow, venue_id)
     if current is None:
@@ -162,7 +163,7 @@ async def update_venue(
     why = not_neutral(changes.get("kind", current.kind), changes.get("neutral", current.neutral))
     if why is not None:
         raise validation_problem([{"field": "body.neutral", "message": why}])
-    row = await update(request, VenueRow, "venue", venue_id, changes)
+    row = await update(writer, VenueRow, "venue", venue_id, changes)
     return VenueRead.model_validate(row)
 
 
@@ -173,8 +174,6 @@ async def update_venue(
     summary="Deactivate a venue (never deleted: bookings refer to it)",
     responses={404: {"description": "Unknown venue."}},
 )
-async def deactivate_venue(request: Request, venue_id: Key) -> VenueRead:
-    row = await update(
-        request, VenueRow, "venue", venue_id, {"active": False}, action="deactivated"
-    )
+async def deactivate_venue(writer: WriterDep, venue_id: Key) -> VenueRead:
+    row = await update(writer, VenueRow, "venue", venue_id, {"active": False}, action="deactivated")
     return VenueRead.model_validate(row)
