@@ -6,9 +6,14 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.adapters.bank_holidays import england_and_wales_calendar
+from models.domain import intake
+from models.domain.referral import Referral, ReferralCreate
+from models.domain.transitions import Context, Policy
 from models.store.tables import MediatorRow, ReferralRow, VenueRow
 
 HERTS = "E10000015"
@@ -200,3 +205,16 @@ def council_bodies(
         "provider_id": provider["id"],
     }
     return provider, council
+
+
+def opened_referral(body: dict[str, Any], *, today: date, policy: Policy | None = None) -> Referral:
+    """The referral ``body`` opens, received ``today`` (the domain's intake, no workflow)."""
+    request = TypeAdapter(ReferralCreate).validate_python(body)
+    cal = england_and_wales_calendar(today.year - 1, today.year + 2)
+    return intake.open_referral(
+        "r-1",
+        request,
+        received_on=today,
+        created_at=datetime.combine(today, datetime.min.time(), tzinfo=UTC),
+        ctx=Context(today=today, cal=cal, policy=policy or Policy()),
+    ).referral

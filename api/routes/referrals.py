@@ -35,24 +35,10 @@ from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest, r
 from api.schemas import ReferralRead, referral_read
 from api.temporal import bounded
 from models.adapters.bank_holidays import england_and_wales_calendar
-from models.domain import intake
+from models.domain import commands, intake
 from models.domain import transitions as tr
 from models.domain.base import Strict
 from models.domain.clock import london_date
-from models.domain.commands import (
-    Action,
-    BookMeeting,
-    CancelMeeting,
-    CompleteAction,
-    DeclineMediation,
-    InformationSession,
-    LaUnableToArrange,
-    PartyResponse,
-    RecordMeeting,
-    RequestMediation,
-    SignAgreement,
-    Withdraw,
-)
 from models.domain.referral import MediationReferralCreate, Referral, ReferralCreate
 from models.domain.summary import council_label, static_summary
 from models.messages import (
@@ -88,18 +74,18 @@ router = APIRouter(prefix="/referrals", tags=["referrals"])
 #: ``POST /v1/referrals/{id}/<path>``: each command's path, its body and the workflow update
 #: that carries it (update names are the commands' tags, ``models/messages.py``).
 COMMAND_PATHS: dict[str, tuple[type[Strict], str]] = {
-    "action": (Action, ACTION_UPDATE),
-    "information-session": (InformationSession, INFORMATION_SESSION_UPDATE),
-    "decline-mediation": (DeclineMediation, DECLINE_MEDIATION_UPDATE),
-    "request-mediation": (RequestMediation, REQUEST_MEDIATION_UPDATE),
-    "la-unable-to-arrange": (LaUnableToArrange, LA_UNABLE_TO_ARRANGE_UPDATE),
-    "party-response": (PartyResponse, PARTY_RESPONSE_UPDATE),
-    "book-meeting": (BookMeeting, BOOK_MEETING_UPDATE),
-    "cancel-meeting": (CancelMeeting, CANCEL_MEETING_UPDATE),
-    "record-meeting": (RecordMeeting, RECORD_MEETING_UPDATE),
-    "sign-agreement": (SignAgreement, SIGN_AGREEMENT_UPDATE),
-    "complete-action": (CompleteAction, COMPLETE_ACTION_UPDATE),
-    "withdraw": (Withdraw, WITHDRAW_UPDATE),
+    "action": (commands.Action, ACTION_UPDATE),
+    "information-session": (commands.InformationSession, INFORMATION_SESSION_UPDATE),
+    "decline-mediation": (commands.DeclineMediation, DECLINE_MEDIATION_UPDATE),
+    "request-mediation": (commands.RequestMediation, REQUEST_MEDIATION_UPDATE),
+    "la-unable-to-arrange": (commands.LaUnableToArrange, LA_UNABLE_TO_ARRANGE_UPDATE),
+    "party-response": (commands.PartyResponse, PARTY_RESPONSE_UPDATE),
+    "book-meeting": (commands.BookMeeting, BOOK_MEETING_UPDATE),
+    "cancel-meeting": (commands.CancelMeeting, CANCEL_MEETING_UPDATE),
+    "record-meeting": (commands.RecordMeeting, RECORD_MEETING_UPDATE),
+    "sign-agreement": (commands.SignAgreement, SIGN_AGREEMENT_UPDATE),
+    "complete-action": (commands.CompleteAction, COMPLETE_ACTION_UPDATE),
+    "withdraw": (commands.Withdraw, WITHDRAW_UPDATE),
 }
 
 ID_NAMESPACE = uuid.UUID("5b0f6c53-8f57-4d0e-9c55-3e1f0a0f6a11")

@@ -6,20 +6,16 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
-
-from pydantic import TypeAdapter
 
 from api.routes.registries.councils import ProviderCreate
 from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain import deadlines as dl
-from models.domain import intake
 from models.domain import transitions as tr
-from models.domain.referral import MediationReferralCreate, ReferralCreate
 from models.domain.timescales import TimescalesRequest, compute_timescales
 from models.store.tables import ProviderRow
-from tests.factories import mediation_body
+from tests.factories import mediation_body, opened_referral
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = [
@@ -83,30 +79,11 @@ def test_provider_action_level_has_one_source_when_calculator_workflow_and_regis
     assert ProviderRow.model_fields["referral_action_working_days"].default == level
     assert ProviderCreate.model_fields["referral_action_working_days"].default == level
     received = date(2026, 11, 20)
-    request = _mediation_request(received)
-    opened = intake.open_referral(
-        "r-1",
-        request,
-        received_on=received,
-        created_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
-        ctx=tr.Context(today=received, cal=CAL, policy=tr.Policy()),
-    ).referral
+    body = mediation_body(received_on=received.isoformat())
+    opened = opened_referral(body, today=received)
     calculated = compute_timescales(TimescalesRequest(referral_received_date=received), CAL)
     assert opened.deadlines[dl.REFERRAL_ACTIONED_BY].due_on == calculated.referral_actioned_by
-    slower = intake.open_referral(
-        "r-2",
-        request,
-        received_on=received,
-        created_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
-        ctx=tr.Context(today=received, cal=CAL, policy=tr.Policy(referral_action_working_days=7)),
-    ).referral
+    slower = opened_referral(body, today=received, policy=tr.Policy(referral_action_working_days=7))
     assert slower.deadlines[dl.REFERRAL_ACTIONED_BY].due_on == dl.referral_actioned_by(
         received, CAL, 7
     )
-
-
-def _mediation_request(received: date) -> MediationReferralCreate:
-    body = mediation_body(received_on=received.isoformat())
-    request = TypeAdapter(ReferralCreate).validate_python(body)
-    assert isinstance(request, MediationReferralCreate)
-    return request

@@ -3,7 +3,7 @@ decline mediation (RULES.md §2, rows M1–M11), and that every party may declin
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
@@ -13,8 +13,8 @@ from models.adapters.bank_holidays import england_and_wales_calendar
 from models.domain import intake
 from models.domain import transitions as tr
 from models.domain.commands import Command
-from models.domain.referral import Party, PartyAnswer, PartyKind, Referral, ReferralCreate
-from tests.factories import contact, dr_body, mediation_body
+from models.domain.referral import Party, PartyAnswer, PartyKind, Referral
+from tests.factories import contact, dr_body, mediation_body, opened_referral
 
 TODAY = date(2026, 11, 20)
 CAL = england_and_wales_calendar(2025, 2028)
@@ -27,14 +27,7 @@ ICB = {
 
 
 def opened(body: dict[str, Any]) -> Referral:
-    request = TypeAdapter(ReferralCreate).validate_python(body)
-    return intake.open_referral(
-        "r-1",
-        request,
-        received_on=TODAY,
-        created_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
-        ctx=tr.Context(today=TODAY, cal=CAL, policy=tr.Policy()),
-    ).referral
+    return opened_referral(body, today=TODAY)
 
 
 @pytest.mark.parametrize("kind", list(PartyKind))

@@ -199,15 +199,19 @@ LEGAL_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("route", "status", "name"), LEGAL_CASES)
-def test_every_legal_command_leads_where_the_table_says(
-    route: Route, status: Status, name: str
-) -> None:
+def legal_step(route: Route, status: Status, name: str) -> tuple[Referral, Referral]:
     before = reach(route, status)
     fields = EXAMPLES[name]
     if name == "sign_agreement" and route is D:
         fields = {"signatories": ["family", "la", "school"]}
-    after = apply(before, name, **fields)
+    return before, apply(before, name, **fields)
+
+
+@pytest.mark.parametrize(("route", "status", "name"), LEGAL_CASES)
+def test_every_legal_command_leads_where_the_table_says(
+    route: Route, status: Status, name: str
+) -> None:
+    before, after = legal_step(route, status, name)
     assert after.status is EXPECTED[(route, status, name)]
     assert after.version == before.version + 1
 
@@ -216,11 +220,7 @@ def test_every_legal_command_leads_where_the_table_says(
 def test_every_deadline_a_referral_holds_is_a_catalogue_entry_when_a_command_sets_it(
     route: Route, status: Status, name: str
 ) -> None:
-    before = reach(route, status)
-    fields = EXAMPLES[name]
-    if name == "sign_agreement" and route is D:
-        fields = {"signatories": ["family", "la", "school"]}
-    after = apply(before, name, **fields)
+    _before, after = legal_step(route, status, name)
     specs = {(s.name, s.rule, s.description, s.responsible) for s in dl.DEADLINES}
     for deadline_name, deadline in after.deadlines.items():
         held = (deadline_name, deadline.rule, deadline.description, deadline.responsible)
