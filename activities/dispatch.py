@@ -87,6 +87,7 @@ class DispatchConfig:
     webhook_retry_window: timedelta = timedelta(hours=72)
     webhook_disable_after: int = 5
     keyring: Keyring = field(default_factory=Keyring.development)  # opens webhook secrets
+    party_link_days: int = 30  # personal links without a deadline of their own
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatchConfig:
@@ -99,6 +100,7 @@ class DispatchConfig:
             webhook_retry_window=timedelta(hours=settings.webhook_retry_hours),
             webhook_disable_after=settings.webhook_disable_after_failures,
             keyring=keyring_from_settings(settings),
+            party_link_days=settings.party_link_days,
         )
 
 

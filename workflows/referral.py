@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from models.domain.referral import (
         EDGE_RULES,
         LEGACY_RULES,
+        PAGES_RULES,
         DocumentRef,
         MediationReferralCreate,
         MeetingStatus,
@@ -65,6 +66,10 @@ EDGE_WEBHOOK_EVENT_TYPES = frozenset({"meeting.cancelled", "deadline.met", "refe
 # cancellation request as an operator closure, and the webhooks above: one patch, taken at
 # the start of the run and kept for the referral's life (``Referral.rules``).
 EDGES_PATCH = "edges-v1"
+# Personal links (rules 3, models.domain.party_links): the family is asked for its decision
+# after the information session, and meeting invitees may reply (``meeting_reply``). Taken
+# with the edges patch at the start of the run, kept for the referral's life.
+PAGES_PATCH = "pages-v1"
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -113,12 +118,14 @@ class ReferralWorkflow:
         self._dispatches: list[asyncio.Task[None]] = []
         self._reports: deque[DispatchReport] = deque()
         self._edges = False
+        self._pages = False
 
     # ------------------------------------------------------------------ run loop
 
     @workflow.run
     async def run(self, start: StartReferral) -> Closed:
         self._edges = workflow.patched(EDGES_PATCH)
+        self._pages = self._edges and workflow.patched(PAGES_PATCH)
         today = self._today()
         first = min(start.received_on, self._decision_date(start)).year - 1
         self._cal = await workflow.execute_activity(
@@ -537,7 +544,7 @@ class ReferralWorkflow:
             policy=self._start.policy,
             actor=actor,
             new_number=_number,
-            rules=EDGE_RULES if self._edges else LEGACY_RULES,
+            rules=PAGES_RULES if self._pages else EDGE_RULES if self._edges else LEGACY_RULES,
         )
 
     @staticmethod
@@ -676,6 +683,14 @@ class ReferralWorkflow:
 
     @withdraw.validator
     def _v_withdraw(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name="meeting_reply")
+    async def meeting_reply(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @meeting_reply.validator
+    def _v_meeting_reply(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
 

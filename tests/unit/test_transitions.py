@@ -14,6 +14,7 @@ from models.domain.clock import LONDON
 from models.domain.commands import COMMAND_MODELS, Command
 from models.domain.referral import (
     EDGE_RULES,
+    PAGES_RULES,
     CertificateKind,
     MediatorSummary,
     Outcome,
@@ -59,7 +60,7 @@ def opened(route: Route) -> Referral:
         CREATE.validate_python(body),
         received_on=TODAY,
         created_at=datetime(2026, 6, 1, 9, tzinfo=UTC),
-        ctx=ctx(),
+        ctx=ctx(rules=PAGES_RULES),
     )
     return decision.referral
 
@@ -140,6 +141,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "sign_agreement": {"signatories": ["family", "la"]},
     "complete_action": {"action_id": "a1"},
     "withdraw": {},
+    "meeting_reply": {"meeting_id": "meeting-1", "invitee": "family", "answer": "attending"},
 }
 
 EXPECTED: dict[tuple[Route, Status, str], Status] = {}
