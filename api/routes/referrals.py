@@ -376,8 +376,15 @@ async def send_command(
     update_name: str,
     command: Any,
     idempotency_key: str | None,
+    *,
+    caller: str | None = None,
+    path: str | None = None,
 ) -> Any:
-    caller = client_id(request)
+    """Send ``command`` as the workflow update ``update_name``, once per idempotency key.
+
+    ``caller`` (default: the API key's id) is the recorded actor and owns the key; the link
+    pages pass the party (``api/routes/pages.py``) and a ``path`` without the link's token."""
+    caller = caller or client_id(request)
     payload = command.model_dump(mode="json", exclude_none=True)
     request_hash = body_hash(payload)
 
@@ -421,7 +428,7 @@ async def send_command(
         client_id=caller,
         key=idempotency_key,
         method="POST",
-        path=request.url.path,
+        path=path or request.url.path,
         request_hash=request_hash,
         produce=produce,
     )

@@ -126,3 +126,60 @@ def link_state(
 def slot(purpose: Purpose, party: str, subject: str | None) -> str:
     """The decision a link is for: a newer link for the same slot supersedes older ones."""
     return f"{purpose.value}:{party}:{subject or ''}"
+
+
+# ---------------------------------------------------------------------------- the pages
+
+#: The steps of each decision's pages: a first question, then the step that sends.
+CHOICES: dict[Purpose, dict[str, str]] = {
+    Purpose.DR_CONSENT: {"yes": "accept", "no": "decline"},
+    Purpose.MEDIATION_DECISION: {"yes": "go-ahead", "no": "decline"},
+    Purpose.MEETING_REPLY: {"yes": "attend", "no": "rearrange"},
+}
+
+#: The command each sending step records, and the REST command it is.
+STEP_COMMANDS: dict[tuple[Purpose, str], str] = {
+    (Purpose.DR_CONSENT, "accept"): "party_response",
+    (Purpose.DR_CONSENT, "decline"): "party_response",
+    (Purpose.MEDIATION_DECISION, "go-ahead"): "request_mediation",
+    (Purpose.MEDIATION_DECISION, "decline"): "decline_mediation",
+    (Purpose.MEETING_REPLY, "attend"): "meeting_reply",
+    (Purpose.MEETING_REPLY, "rearrange"): "meeting_reply",
+}
+
+
+def _text(form: dict[str, str], name: str) -> str | None:
+    value = form.get(name, "").strip()
+    return value or None
+
+
+def command_body(
+    purpose: Purpose, step: str, party: str, subject: str | None, form: dict[str, str]
+) -> dict[str, object]:
+    """The body of the REST command a page's step sends (validated by the command's own
+    model, so the page and the API refuse the same things). The party and the decision come
+    from the link, never from the form: a link answers for its own party only."""
+    if purpose is Purpose.DR_CONSENT:
+        if step == "accept":
+            return {
+                "command": "party_response",
+                "party_id": party,
+                "answer": "accepted",
+                "availability": _text(form, "availability"),
+                "adjustments": _text(form, "adjustments"),
+            }
+        return {
+            "command": "party_response",
+            "party_id": party,
+            "answer": "declined",
+            "reason": _text(form, "reason"),
+        }
+    if purpose is Purpose.MEDIATION_DECISION:
+        return {"command": "request_mediation" if step == "go-ahead" else "decline_mediation"}
+    return {
+        "command": "meeting_reply",
+        "meeting_id": subject or "",
+        "invitee": party,
+        "answer": "attending" if step == "attend" else "rearrange",
+        "reason": _text(form, "reason") if step == "rearrange" else None,
+    }
