@@ -211,7 +211,7 @@ class Settings(BaseSettings):
         "deadline of its own (the family's mediation decision, a document's web page).",
     )
     page_requests_per_minute: int = Field(
-        default=30,
+        default=120,
         ge=1,
         le=10_000,
         description="Link pages: requests per client address and minute, counted in the "

@@ -183,3 +183,8 @@ def command_body(
         "answer": "attending" if step == "attend" else "rearrange",
         "reason": _text(form, "reason") if step == "rearrange" else None,
     }
+
+
+def is_party_actor(actor: str) -> bool:
+    """An answer given through a personal link (see :func:`actor_for`)."""
+    return actor in (FAMILY, SUPPORTER) or actor.startswith("party:")
