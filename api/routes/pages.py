@@ -298,16 +298,8 @@ def _consequences(case: _Case, request: Request) -> dict[str, Any]:
 
 
 @router.get("/respond/{token}")
-async def show(request: Request, token: str) -> Response:
-    return await _show(request, token, None)
-
-
 @router.get("/respond/{token}/{step}")
-async def show_step(request: Request, token: str, step: str) -> Response:
-    return await _show(request, token, step)
-
-
-async def _show(request: Request, token: str, step: str | None) -> Response:
+async def show(request: Request, token: str, step: str | None = None) -> Response:
     case, answered = await _resolve(request, token)
     if answered is not None:
         return answered
@@ -325,16 +317,8 @@ async def _show(request: Request, token: str, step: str | None) -> Response:
 
 
 @router.post("/respond/{token}")
-async def answer(request: Request, token: str) -> Response:
-    return await _answer(request, token, None)
-
-
 @router.post("/respond/{token}/{step}")
-async def answer_step(request: Request, token: str, step: str) -> Response:
-    return await _answer(request, token, step)
-
-
-async def _answer(request: Request, token: str, step: str | None) -> Response:
+async def answer(request: Request, token: str, step: str | None = None) -> Response:
     case, answered = await _resolve(request, token)
     if answered is not None:
         return answered
