@@ -72,8 +72,10 @@ async def ensure_link(
     table = table_of(PartyLinkRow)
     async with sessionmaker() as session:
         stmt = insert_stmt(dialect_of(sessionmaker), table).values(**values)
-        result: Any = await session.exec(stmt.on_conflict_do_nothing(index_elements=["send_key"]))
-        created = int(result.rowcount or 0) == 1
+        result: Any = await session.exec(
+            stmt.on_conflict_do_nothing(index_elements=["send_key"]).returning(table.c.id)
+        )
+        created = result.first() is not None  # psycopg's rowcount does not say: RETURNING
         if created:
             await session.exec(
                 update(table)
