@@ -14,7 +14,14 @@ help:
 	@echo "make openapi  rewrite tests/contract/openapi.json (the API contract snapshot)"
 	@echo "make api-key [NAME=local-dev] [SCOPES=admin] [LA=E10000015]   create an API key"
 
-$(STAMP): pyproject.toml requirements.lock
+# The link pages' styles (api/pages): GOV.UK Frontend from npm, pinned in package-lock.json,
+# compiled with Sass into api/pages/static/ and served by the API (nothing fetched at run time).
+PAGES_CSS := api/pages/static/pages.css
+$(PAGES_CSS): package.json package-lock.json api/pages/assets/pages.scss
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	npm run --silent build
+
+$(STAMP): pyproject.toml requirements.lock $(PAGES_CSS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"

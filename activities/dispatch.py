@@ -87,6 +87,7 @@ class DispatchConfig:
     webhook_retry_window: timedelta = timedelta(hours=72)
     webhook_disable_after: int = 5
     keyring: Keyring = field(default_factory=Keyring.development)  # opens webhook secrets
+    party_link_days: int = 30  # personal links without a deadline of their own
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatchConfig:
@@ -99,6 +100,7 @@ class DispatchConfig:
             webhook_retry_window=timedelta(hours=settings.webhook_retry_hours),
             webhook_disable_after=settings.webhook_disable_after_failures,
             keyring=settings.codec_keyring(),
+            party_link_days=settings.party_link_days,
         )
 
 
@@ -181,8 +183,9 @@ def reach(referral: Referral, recipient: str, mediator_email: str | None = None)
 
 def preferred_channel(referral: Referral, recipient: str) -> Channel:
     """The channel ``recipient`` is reached by (:func:`reach`), before any address is looked
-    up: the mediator's is email, from the registry, read when the message is sent."""
-    if recipient == "mediator":
+    up: the mediator's and the provider's are email, from the registry, read when the message
+    is sent."""
+    if recipient in ("mediator", "provider"):
         return "email"
     return reach(referral, recipient).channel
 

@@ -29,6 +29,7 @@ from activities.dispatch import (
     reach,
     utcnow,
 )
+from activities.party_links import LinkMinter
 from models.adapters.delivery import TransientFailure
 from models.adapters.mail import Attachment, Mailer, OutgoingMail
 from models.adapters.pdf import (
@@ -43,6 +44,7 @@ from models.adapters.webhooks import WebhookSender
 from models.domain.clock import LONDON
 from models.domain.correlation import council_reference, subject_for
 from models.domain.documents import ICS, PDF, TYPE_TITLES, DocumentKind, document_url, verify_url
+from models.domain.party_links import Purpose
 from models.domain.referral import Referral
 from models.messages import (
     DISPATCH_DOCUMENT,
@@ -72,6 +74,7 @@ class DocumentActivities:
         self._sessionmaker = sessionmaker
         self._dialect = dialect_of(sessionmaker)
         self._config = config
+        self._minter = LinkMinter(sessionmaker, config)
 
     @activity.defn(name=DISPATCH_DOCUMENT)
     async def dispatch_document(self, req: DocumentRequest) -> DispatchReport:
@@ -90,20 +93,25 @@ class DocumentActivities:
         for recipient in dict.fromkeys(req.recipients):
             target = reach(case.referral, recipient, mediator_email)
             content = await self._copy(case, req, document, recipient)
+            key = f"{document.number}:{recipient}"
+            links = await self._links(case, document, recipient, key) if target.address else {}
             try:
                 outcomes.append(
                     await self._dispatcher.email(
                         case,
-                        key=f"{document.number}:{recipient}",
+                        key=key,
                         purpose="document",
                         recipient=recipient,
                         target=target,
-                        compose=self._composer(case, document, recipient, content),
+                        compose=self._composer(case, document, recipient, content, links),
                         document_number=document.number,
                     )
                 )
             except TransientFailure as exc:
                 retry.append(exc.detail)
+                continue
+            for name in links:
+                await self._minter.settled(f"{key}:view" if name == "view" else key)
         event_type = DOCUMENT_EVENTS[document.kind]
         try:
             outcomes += await self._dispatcher.publish(
@@ -212,6 +220,38 @@ class DocumentActivities:
             assert stored is not None
             return stored.content
 
+    async def _links(
+        self, case: Case, document: DocumentRow, recipient: str, key: str
+    ) -> dict[str, str]:
+        """Personal links for this email: the family reads its document as a web page; each
+        invitee answers the invitation (attending, or asking to rearrange)."""
+        referral = case.referral
+        links: dict[str, str] = {}
+        if recipient == FAMILY:
+            url = await self._minter.url(
+                referral,
+                send_key=f"{key}:view",
+                party=recipient,
+                purpose=Purpose.DOCUMENT,
+                subject=document.number,
+            )
+            if url:
+                links["view"] = url
+        meeting = next((m for m in referral.meetings if m.id == document.meeting_id), None)
+        invited = {FAMILY, "supporter", *(meeting.attendees if meeting else ())}
+        if document.kind == "invitation" and meeting is not None and recipient in invited:
+            url = await self._minter.url(
+                referral,
+                send_key=key,
+                party=recipient,
+                purpose=Purpose.MEETING_REPLY,
+                subject=meeting.id,
+                meeting_starts=meeting.starts_at,
+            )
+            if url:
+                links["reply"] = url
+        return links
+
     async def _mediator_email(self, referral: Referral, document: DocumentRow) -> str | None:
         meeting = next((m for m in referral.meetings if m.id == document.meeting_id), None)
         meeting = meeting or referral.current_meeting or referral.held_meeting
@@ -222,10 +262,17 @@ class DocumentActivities:
     # ------------------------------------------------------------------ the email
 
     def _composer(
-        self, case: Case, document: DocumentRow, recipient: str, content: bytes
+        self,
+        case: Case,
+        document: DocumentRow,
+        recipient: str,
+        content: bytes,
+        links: dict[str, str] | None = None,
     ) -> Callable[[str, datetime], OutgoingMail]:
         def compose(address: str, when: datetime) -> OutgoingMail:
-            subject, body = document_email(case, document, recipient, self._config.base_url)
+            subject, body = document_email(
+                case, document, recipient, self._config.base_url, links or {}
+            )
             attachments = [Attachment(document.filename, PDF, content)]
             if document.calendar is not None:
                 attachments.append(
@@ -275,7 +322,11 @@ def _kind(document: DocumentRow) -> DocumentKind:
 
 
 def document_email(
-    case: Case, document: DocumentRow, recipient: str, base_url: str
+    case: Case,
+    document: DocumentRow,
+    recipient: str,
+    base_url: str,
+    links: dict[str, str] | None = None,
 ) -> tuple[str, str]:
     """Subject and plain-text body: the document is attached; the body says little."""
     referral = case.referral
@@ -318,6 +369,16 @@ def document_email(
             "with a calendar file you can add to your calendar."
         )
         lines += ["", f"Invitation number: {document.number}"]
+    links = links or {}
+    if "reply" in links:
+        lines += [
+            "",
+            "Tell us whether you can attend, or ask to rearrange (your personal link; do not "
+            "forward it):",
+            links["reply"],
+        ]
+    if "view" in links:
+        lines += ["", "Read it as a web page (your personal link):", links["view"]]
     lines += [
         "",
         "Check the document is genuine:",

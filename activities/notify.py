@@ -31,17 +31,26 @@ from activities.dispatch import (
     Case,
     DispatchConfig,
     Dispatcher,
+    Reach,
     Retry,
     keepalive,
     preferred_channel,
     reach,
 )
+from activities.party_links import LinkMinter
 from models.adapters.delivery import TransientFailure
 from models.adapters.mail import Attachment, Mailer, OutgoingMail
-from models.adapters.pdf import Issuer, cancelled_meeting_calendar, clock_time, long_date
+from models.adapters.pdf import (
+    Issuer,
+    cancelled_meeting_calendar,
+    clock_time,
+    long_date,
+    party_label,
+)
 from models.adapters.webhooks import WebhookSender
 from models.domain.clock import london_date
 from models.domain.correlation import council_reference, subject_for
+from models.domain.party_links import TEMPLATE_PURPOSES
 from models.domain.referral import MeetingStatus, Referral
 from models.messages import (
     PUBLISH_EVENTS,
@@ -78,6 +87,7 @@ class NotifyActivities:
             if mailer is not None and config is not None
             else None
         )
+        self._links = LinkMinter(sessionmaker, config) if config is not None else None
 
     @activity.defn(name=SEND_NOTIFICATION)
     async def send_notification(self, request: NotificationRequest) -> int:
@@ -125,22 +135,45 @@ class NotifyActivities:
             mediator_email = await dispatcher.mediator_email(mediator)
         for recipient in dict.fromkeys(request.recipients):
             key = f"{request.key}:{recipient}"
+            target = reach(case.referral, recipient, mediator_email)
+            if recipient == "provider":  # a meeting reply: the provider's registry address
+                to = case.provider_email or dispatcher.config.escalation_email
+                target = Reach("email", to) if to else Reach("none", detail="no provider email")
+            link = await self._link(case, request, recipient, key, target)
             try:
                 outcome = await dispatcher.email(
                     case,
                     key=key,
                     purpose="notification",
                     recipient=recipient,
-                    target=reach(case.referral, recipient, mediator_email),
-                    compose=self._composer(case, request, recipient),
+                    target=target,
+                    compose=self._composer(case, request, recipient, link),
                     template=request.template,
                 )
             except TransientFailure as exc:
                 retry.append(exc.detail)
                 continue
+            if link is not None and self._links is not None:
+                await self._links.settled(key)
             await self._mark(key, outcome)
         if retry:
             raise ApplicationError(str(Retry(retry)), type="DeliveryRetry")
+
+    async def _link(
+        self, case: Case, request: NotificationRequest, recipient: str, key: str, target: Reach
+    ) -> str | None:
+        """The recipient's personal link, when this email asks them to decide something."""
+        purpose = TEMPLATE_PURPOSES.get(request.template)
+        if purpose is None or self._links is None or target.channel != "email":
+            return None
+        respond_by = request.data.get("respond_by")
+        return await self._links.url(
+            case.referral,
+            send_key=key,
+            party=recipient,
+            purpose=purpose,
+            answer_by=date.fromisoformat(respond_by) if respond_by else None,
+        )
 
     async def _mark(self, key: str, outcome: DeliveryOutcome) -> None:
         """Mirror the delivery's outcome on the outbox row."""
@@ -151,20 +184,29 @@ class NotifyActivities:
             await session.commit()
 
     def _composer(
-        self, case: Case, request: NotificationRequest, recipient: str
+        self, case: Case, request: NotificationRequest, recipient: str, link: str | None = None
     ) -> Callable[[str, datetime], OutgoingMail]:
         assert self._config is not None
         config = self._config
+        data = dict(request.data)
+        if "invitee" in data:  # a meeting reply, told to the provider: who, in words
+            invitee = data["invitee"]
+            data["invitee_label"] = (
+                "The family's supporter"
+                if invitee == "supporter"
+                else party_label(case.referral, invitee)
+            )
 
         def compose(address: str, when: datetime) -> OutgoingMail:
             issuer = case.letterhead.issuer
             subject, body = notification_text(
                 request.template,
-                request.data,
+                data,
                 case.referral.id,
                 issuer,
                 recipient,
                 sent_on=london_date(when),
+                link=link,
             )
             return OutgoingMail(
                 key=f"{request.key}:{recipient}",
@@ -372,6 +414,7 @@ def notification_text(
     recipient: str,
     *,
     sent_on: date | None = None,
+    link: str | None = None,
 ) -> tuple[str, str]:
     """Subject and body for a notification template (short, plain English, minimal data).
 
@@ -487,6 +530,13 @@ def notification_text(
             f"by {due_on or 'the agreed date'}. Please make sure it is done on time and tell "
             f"{provider} when it is.",
         ),
+        "family_decision": (
+            "Do you want to go to mediation?",
+            "Thank you for talking to us about mediation. Please tell us whether you want to "
+            "go to mediation, or do not want to. If you decide not to, we will send you a "
+            "mediation certificate, which you need to appeal to the Tribunal.",
+        ),
+        "meeting_reply": _meeting_reply_text(data, referral_id, starts),
         "action_overdue": (
             "Agreed action overdue",
             f"An action agreed at the meeting ({action or 'see the signed agreement'}) was due "
@@ -528,6 +578,11 @@ def notification_text(
     )
     if appeal:
         text += "\n\n" + appeal
+    if link:
+        text += (
+            "\n\nAnswer online with your personal link (do not forward it; it works once and "
+            f"only for you):\n{link}"
+        )
     contact = f"Questions? Contact {provider}"
     if issuer.phone:
         contact += f" on {issuer.phone}"
@@ -536,6 +591,23 @@ def notification_text(
     contact += f" ({issuer.office_hours})."
     body = "\n".join(["Hello,", "", text, "", contact, f"Referral reference: {referral_id}"])
     return subject, body + "\n"
+
+
+def _meeting_reply_text(data: Mapping[str, str], referral_id: str, starts: str) -> tuple[str, str]:
+    """To the provider: an invitee attends, or asks to rearrange (with the reason)."""
+    who = data.get("invitee_label") or data.get("invitee", "An invitee")
+    when = f" on {starts}" if starts else ""
+    if data.get("answer") == "rearrange":
+        return (
+            f"Meeting rearrangement asked: referral {referral_id}",
+            f"{who} asked to rearrange the meeting{when}."
+            + (f"\n\nTheir reason: {data['reason']}" if data.get("reason") else "")
+            + "\n\nThe meeting stands until you cancel or rebook it.",
+        )
+    return (
+        f"Meeting attendance confirmed: referral {referral_id}",
+        f"{who} confirmed they will attend the meeting{when}.",
+    )
 
 
 def _la_mediation_text(

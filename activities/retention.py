@@ -86,7 +86,8 @@ def _request(request: Mapping[str, Any]) -> dict[str, Any]:
 def _meeting(meeting: Mapping[str, Any]) -> dict[str, Any]:
     venue = dict(meeting.get("venue") or {})
     venue.update(name=None, address=None, video_link=None, accessibility=None)
-    return {**meeting, "venue": venue, "cancellation_reason": None}
+    replies = [{**r, "reason": None} for r in meeting.get("replies", [])]
+    return {**meeting, "venue": venue, "cancellation_reason": None, "replies": replies}
 
 
 def _agreement(agreement: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -105,7 +106,14 @@ def redact_snapshot(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(snapshot)
     out["request"] = _request(snapshot["request"])
     out["parties"] = [
-        {**p, "party": _party(p["party"]), "reason": None} for p in snapshot.get("parties", [])
+        {
+            **p,
+            "party": _party(p["party"]),
+            "reason": None,
+            "availability": None,
+            "adjustments": None,
+        }
+        for p in snapshot.get("parties", [])
     ]
     out["meetings"] = [_meeting(m) for m in snapshot.get("meetings", [])]
     out["agreement"] = _agreement(snapshot.get("agreement"))

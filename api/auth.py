@@ -74,6 +74,12 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/docs/assets/redoc.standalone.js"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
+    # the link pages: the link's token is the credential (api/routes/pages.py)
+    ("GET", "/respond/assets/{}"): PUBLIC,
+    ("GET", "/respond/{}"): PUBLIC,
+    ("GET", "/respond/{}/{}"): PUBLIC,
+    ("POST", "/respond/{}"): PUBLIC,
+    ("POST", "/respond/{}/{}"): PUBLIC,
     # referrals
     ("POST", "/v1/referrals"): WRITE,
     ("POST", "/v1/referrals/{}/{command}"): WRITE,  # every command (see _COMMAND)

@@ -128,6 +128,21 @@ EXAMPLES: Final[dict[tuple[str, str], dict[str, tuple[str, Example]]]] = {
     ("post", _COMMAND + "withdraw"): {
         "withdrawn": ("The family withdraws", {"reason": "The matter was resolved"})
     },
+    ("post", _COMMAND + "meeting-reply"): {
+        "attending": (
+            "The council will attend",
+            {"meeting_id": "meeting-1", "invitee": "la", "answer": "attending"},
+        ),
+        "rearrange": (
+            "The family asks to rearrange",
+            {
+                "meeting_id": "meeting-1",
+                "invitee": "family",
+                "answer": "rearrange",
+                "reason": "We are away that week",
+            },
+        ),
+    },
     ("post", "/v1/mediators"): {
         "mediator": (
             "A SEND-trained mediator",

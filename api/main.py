@@ -18,6 +18,7 @@ from api.routes import (
     export,
     health,
     listing,
+    pages,
     referrals,
     registries,
     reports,
@@ -103,4 +104,5 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.include_router(webhooks.router, prefix="/v1")
     app.include_router(export.router, prefix="/v1")
     app.include_router(codec.router)
+    app.include_router(pages.router)  # /respond/<token>: parties answer from their email link
     return app

@@ -296,8 +296,10 @@ class EventRead(Read):
         description="The id of the API key that sent the command (the client's identity), "
         "or `system`."
     )
-    actor_type: Literal["api_client", "system"] = Field(
-        description="`system` for what the service did by itself (timers, certificates)."
+    actor_type: Literal["api_client", "system", "party"] = Field(
+        description="`system` for what the service did by itself (timers, certificates); "
+        "`party` for an answer given through a personal link in an email (`actor` is "
+        "`family`, `supporter` or `party:<party id>`)."
     )
     actor_name: str | None = Field(
         default=None, description="That API key's client name, for reading (not unique)."

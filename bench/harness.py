@@ -51,9 +51,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from api.commands import COMMAND_PATHS  # noqa: E402
 from api.idempotency import body_hash  # noqa: E402
 from api.keys import ALL_SCOPES, create_key  # noqa: E402
-from api.routes.referrals import COMMAND_PATHS, policy_for, start_operation  # noqa: E402
+from api.routes.referrals import policy_for, start_operation  # noqa: E402
 from models import migrate  # noqa: E402
 from models.domain import transitions as tr  # noqa: E402
 from models.domain.clock import london_date  # noqa: E402

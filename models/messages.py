@@ -72,6 +72,7 @@ RECORD_MEETING_UPDATE: Final = "record_meeting"
 SIGN_AGREEMENT_UPDATE: Final = "sign_agreement"
 COMPLETE_ACTION_UPDATE: Final = "complete_action"
 WITHDRAW_UPDATE: Final = "withdraw"
+MEETING_REPLY_UPDATE: Final = "meeting_reply"
 
 #: Activities (``@activity.defn(name=…)`` and ``workflow.execute_activity(…)``).
 LOAD_BANK_HOLIDAYS: Final = "load_bank_holidays"

@@ -206,6 +206,20 @@ class Settings(BaseSettings):
         description="Deliveries in a row that fail for good before a subscription is "
         "disabled (the provider told).",
     )
+    party_link_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Personal links in emails: how long one works when its decision has no "
+        "deadline of its own (the family's mediation decision, a document's web page).",
+    )
+    page_requests_per_minute: int = Field(
+        default=120,
+        ge=1,
+        le=10_000,
+        description="Link pages: requests per client address and minute, counted in the "
+        "database so every API process shares the limit (then 429).",
+    )
     send_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Bound on one email or webhook send."
     )

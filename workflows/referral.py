@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from models.domain.referral import (
         EDGE_RULES,
         LEGACY_RULES,
+        PAGES_RULES,
         DocumentRef,
         MediationReferralCreate,
         MeetingStatus,
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         INVALID,
         LA_UNABLE_TO_ARRANGE_UPDATE,
         LOAD_BANK_HOLIDAYS,
+        MEETING_REPLY_UPDATE,
         PARTY_RESPONSE_UPDATE,
         PUBLISH_EVENTS,
         RECORD_MEETING_UPDATE,
@@ -98,6 +100,10 @@ WEBHOOKS_PATCH = "webhooks-v1"
 DOCUMENTS_PATCH = "documents-v1"
 GLANCE_PATCH = "glance-search-attributes"
 SEND_HEARTBEAT_PATCH = "send-heartbeat"
+# Personal links (rules 3, models.domain.party_links): the family is asked for its decision
+# after the information session, and meeting invitees may reply (``meeting_reply``). Taken
+# with the edges patch at the start of the run, kept for the referral's life.
+PAGES_PATCH = "pages-v1"
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -146,12 +152,14 @@ class ReferralWorkflow:
         self._dispatches: list[asyncio.Task[None]] = []
         self._reports: deque[DispatchReport] = deque()
         self._edges = False
+        self._pages = False
 
     # ------------------------------------------------------------------ run loop
 
     @workflow.run
     async def run(self, start: StartReferral) -> Closed:
         self._edges = workflow.patched(EDGES_PATCH)
+        self._pages = self._edges and workflow.patched(PAGES_PATCH)
         today = self._today()
         first = min(start.received_on, self._decision_date(start)).year - 1
         self._cal = await workflow.execute_activity(
@@ -570,7 +578,7 @@ class ReferralWorkflow:
             policy=self._start.policy,
             actor=actor,
             new_number=_number,
-            rules=EDGE_RULES if self._edges else LEGACY_RULES,
+            rules=PAGES_RULES if self._pages else EDGE_RULES if self._edges else LEGACY_RULES,
         )
 
     @staticmethod
@@ -709,6 +717,14 @@ class ReferralWorkflow:
 
     @withdraw.validator
     def _v_withdraw(self, envelope: CommandEnvelope) -> None:
+        self._validate(envelope)
+
+    @workflow.update(name=MEETING_REPLY_UPDATE)
+    async def meeting_reply(self, envelope: CommandEnvelope) -> Referral:
+        return await self._submit(envelope)
+
+    @meeting_reply.validator
+    def _v_meeting_reply(self, envelope: CommandEnvelope) -> None:
         self._validate(envelope)
 
 

@@ -22,6 +22,7 @@ from api.schemas import (
     ReferralPage,
     ReferralSummary,
 )
+from models.domain.party_links import is_party_actor
 from models.domain.referral import Route, Status
 from models.domain.transitions import SYSTEM
 from models.store import listing
@@ -178,7 +179,11 @@ async def referral_events(
                 occurred_on=r["occurred_on"],
                 recorded_at=r["recorded_at"],
                 actor=r["actor"],
-                actor_type="system" if r["actor"] == SYSTEM else "api_client",
+                actor_type="system"
+                if r["actor"] == SYSTEM
+                else "party"
+                if is_party_actor(r["actor"])
+                else "api_client",
                 actor_name=names.get(r["actor"]),
                 data=r["data"],
             )

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
     Client,
@@ -23,70 +21,42 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import references
 from api.auth import require_local_authority
 from api.bounds import check_dates
+from api.commands import (
+    COMMAND_PATHS,
+    CommandContext,
+    load_row,
+    problem_from_update,
+    send_command,
+)
 from api.deps import CallerDep, ReferralId, SessionmakerDep, SettingsDep, TemporalDep
 from api.errors import Problem, validation_problem
 from api.idempotency import IdempotencyKey, body_hash, idempotent, key_digest, reused
 from api.schemas import ReferralRead, referral_read
 from api.temporal import bounded
 from models.adapters.bank_holidays import england_and_wales_calendar
-from models.domain import commands, intake
+from models.domain import intake
 from models.domain import transitions as tr
-from models.domain.base import Strict
 from models.domain.clock import london_date
 from models.domain.referral import MediationReferralCreate, Referral, ReferralCreate
 from models.domain.summary import council_label, static_summary
 from models.messages import (
-    ACTION_UPDATE,
-    BOOK_MEETING_UPDATE,
-    CANCEL_MEETING_UPDATE,
-    COMPLETE_ACTION_UPDATE,
     CREATED_UPDATE,
-    DECLINE_MEDIATION_UPDATE,
-    IDEMPOTENCY_MISMATCH,
-    ILLEGAL,
-    INFORMATION_SESSION_UPDATE,
-    INVALID,
-    LA_UNABLE_TO_ARRANGE_UPDATE,
-    PARTY_RESPONSE_UPDATE,
-    RECORD_MEETING_UPDATE,
-    REQUEST_MEDIATION_UPDATE,
-    SIGN_AGREEMENT_UPDATE,
-    UNAVAILABLE,
-    WITHDRAW_UPDATE,
-    CommandEnvelope,
     Created,
     StartReferral,
     workflow_id,
 )
 from models.settings import Settings
-from models.store.tables import LocalAuthorityRow, ProviderRow, ReferralRow
+from models.store.tables import LocalAuthorityRow, ProviderRow
 from workflows import search_attributes as sa
 from workflows.referral import ReferralWorkflow
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
-
-#: ``POST /v1/referrals/{id}/<path>``: each command's path, its body and the workflow update
-#: that carries it (update names are the commands' tags, ``models/messages.py``).
-COMMAND_PATHS: dict[str, tuple[type[Strict], str]] = {
-    "action": (commands.Action, ACTION_UPDATE),
-    "information-session": (commands.InformationSession, INFORMATION_SESSION_UPDATE),
-    "decline-mediation": (commands.DeclineMediation, DECLINE_MEDIATION_UPDATE),
-    "request-mediation": (commands.RequestMediation, REQUEST_MEDIATION_UPDATE),
-    "la-unable-to-arrange": (commands.LaUnableToArrange, LA_UNABLE_TO_ARRANGE_UPDATE),
-    "party-response": (commands.PartyResponse, PARTY_RESPONSE_UPDATE),
-    "book-meeting": (commands.BookMeeting, BOOK_MEETING_UPDATE),
-    "cancel-meeting": (commands.CancelMeeting, CANCEL_MEETING_UPDATE),
-    "record-meeting": (commands.RecordMeeting, RECORD_MEETING_UPDATE),
-    "sign-agreement": (commands.SignAgreement, SIGN_AGREEMENT_UPDATE),
-    "complete-action": (commands.CompleteAction, COMPLETE_ACTION_UPDATE),
-    "withdraw": (commands.Withdraw, WITHDRAW_UPDATE),
-}
 
 ID_NAMESPACE = uuid.UUID("5b0f6c53-8f57-4d0e-9c55-3e1f0a0f6a11")
 
@@ -98,45 +68,6 @@ def policy_for(settings: Settings, provider: ProviderRow) -> tr.Policy:
         dr_reminder_working_days=settings.dr_reminder_working_days,
         action_reminder_working_days=settings.action_reminder_working_days,
     )
-
-
-def _problem_from_update(exc: WorkflowUpdateFailedError) -> Problem:
-    cause = exc.cause
-    if isinstance(cause, ApplicationError):
-        details = cause.details[0] if cause.details else {}
-        if cause.type == ILLEGAL:
-            return Problem(
-                409,
-                "Command not allowed now",
-                cause.message,
-                type_="illegal-transition",
-                current_status=details.get("status"),
-                allowed_commands=[c.replace("_", "-") for c in details.get("allowed", [])],
-            )
-        if cause.type == INVALID:
-            field = details.get("field") or "body"
-            return validation_problem([{"field": f"body.{field}", "message": cause.message}])
-        if cause.type == UNAVAILABLE:
-            return Problem(
-                503, "Temporarily unavailable", cause.message, headers={"Retry-After": "5"}
-            )
-        if cause.type == IDEMPOTENCY_MISMATCH:
-            return reused()
-    return Problem(500, "Command failed", "The referral could not process the command.")
-
-
-async def _load(maker: async_sessionmaker[AsyncSession], referral_id: str) -> ReferralRow | None:
-    async with maker() as session:
-        row: ReferralRow | None = await session.get(ReferralRow, referral_id)
-        return row
-
-
-async def _exists(maker: async_sessionmaker[AsyncSession], referral_id: str) -> bool:
-    """Whether the referral is known, reading the primary key only (not the snapshot)."""
-    async with maker() as session:
-        query = select(col(ReferralRow.id)).where(col(ReferralRow.id) == referral_id)
-        found = await session.scalar(query)
-        return found is not None
 
 
 @router.post(
@@ -318,7 +249,7 @@ async def start_referral(
                 rpc_timeout=rpc_timeout,
             )
         except WorkflowUpdateFailedError as exc:
-            raise _problem_from_update(exc) from exc
+            raise problem_from_update(exc) from exc
         except (RPCError, WorkflowAlreadyStartedError) as exc:
             if isinstance(exc, RPCError) and exc.status is not RPCStatusCode.ALREADY_EXISTS:
                 raise
@@ -394,77 +325,10 @@ async def _existing_referral(
     responses={404: {"description": "Unknown referral."}},
 )
 async def get_referral(maker: SessionmakerDep, referral_id: ReferralId) -> ReferralRead:
-    row = await _load(maker, referral_id)
+    row = await load_row(maker, referral_id)
     if row is None:
         raise Problem(404, "Not found", f"No referral {referral_id}.")
     return referral_read(Referral.model_validate(row.snapshot))
-
-
-@dataclass(frozen=True)
-class CommandContext:
-    """What a command needs from its request (every part through ``api/deps.py``)."""
-
-    path: str
-    temporal: Client
-    settings: Settings
-    maker: async_sessionmaker[AsyncSession]
-    caller: str
-
-
-async def send_command(
-    ctx: CommandContext,
-    referral_id: str,
-    update_name: str,
-    command: Any,
-    idempotency_key: str | None,
-) -> Any:
-    caller, maker, settings = ctx.caller, ctx.maker, ctx.settings
-    payload = command.model_dump(mode="json", exclude_none=True)
-    request_hash = body_hash(payload)
-
-    async def produce() -> tuple[int, dict[str, Any]]:
-        if not await _exists(maker, referral_id):
-            raise Problem(404, "Not found", f"No referral {referral_id}.")
-        handle = ctx.temporal.get_workflow_handle(workflow_id(referral_id))
-        update_id = (
-            f"{update_name}-{key_digest(caller, idempotency_key)[:32]}" if idempotency_key else None
-        )
-        try:
-            async with bounded(settings.temporal_update_timeout_seconds) as rpc_timeout:
-                referral: Referral = await handle.execute_update(
-                    update_name,
-                    CommandEnvelope(actor=caller, command=command),
-                    id=update_id,
-                    result_type=Referral,
-                    rpc_timeout=rpc_timeout,
-                )
-        except WorkflowUpdateFailedError as exc:
-            raise _problem_from_update(exc) from exc
-        except RPCError as exc:
-            closed = exc.status is RPCStatusCode.NOT_FOUND
-            row = await _load(maker, referral_id) if closed else None
-            if row is not None:
-                snapshot = Referral.model_validate(row.snapshot)
-                raise Problem(
-                    409,
-                    "Command not allowed now",
-                    f"The referral is {snapshot.status.value}: nothing more can happen to it.",
-                    type_="illegal-transition",
-                    current_status=snapshot.status.value,
-                    allowed_commands=[],
-                ) from exc
-            raise
-        return 200, referral_read(referral).model_dump(mode="json")
-
-    return await idempotent(
-        maker,
-        client_id=caller,
-        key=idempotency_key,
-        method="POST",
-        path=ctx.path,
-        request_hash=request_hash,
-        produce=produce,
-    )
 
 
 def _register_command(path: str, model: type[Any], update_name: str) -> None:

@@ -42,6 +42,11 @@ class Answer(StrEnum):
     DECLINED = "declined"
 
 
+class Attendance(StrEnum):
+    ATTENDING = "attending"
+    REARRANGE = "rearrange"
+
+
 class Action(Strict):
     """The provider has actioned the referral (service level DL-13: 5 working days)."""
 
@@ -108,6 +113,12 @@ class PartyResponse(Strict):
     answer: Answer
     reason: Text | None = Field(default=None, description="Required when declining.")
     on: OnDate = None
+    availability: Text | None = Field(
+        default=None, description="When the party can meet (taking part), in its own words."
+    )
+    adjustments: Text | None = Field(
+        default=None, description="Any adjustments the party needs to take part."
+    )
 
     @model_validator(mode="after")
     def _reason_for_decline(self) -> PartyResponse:
@@ -241,6 +252,29 @@ class CompleteAction(Strict):
     on: OnDate = None
 
 
+class MeetingReply(Strict):
+    """An invitee confirms they will attend the booked meeting, or asks to rearrange it.
+
+    ``invitee`` is 'family', 'supporter' or an invited party's id. The provider is told by
+    email either way; asking to rearrange does not cancel the meeting (the provider decides:
+    ``cancel-meeting``, then ``book-meeting``). Referrals opened before personal links
+    existed do not take it (409).
+    """
+
+    command: Literal["meeting_reply"] = "meeting_reply"
+    meeting_id: Identifier
+    invitee: Identifier = Field(description="'family', 'supporter' or a party id.")
+    answer: Attendance
+    reason: Text | None = Field(default=None, description="Required when asking to rearrange.")
+    on: OnDate = None
+
+    @model_validator(mode="after")
+    def _reason_to_rearrange(self) -> MeetingReply:
+        if self.answer is Attendance.REARRANGE and not self.reason:
+            refuse([("reason", "say why the meeting needs to be rearranged")])
+        return self
+
+
 class Withdraw(Strict):
     """The family withdraws the referral: it closes, and nothing more happens.
 
@@ -267,7 +301,8 @@ Command = Annotated[
     | RecordMeeting
     | SignAgreement
     | CompleteAction
-    | Withdraw,
+    | Withdraw
+    | MeetingReply,
     Field(discriminator="command"),
 ]
 

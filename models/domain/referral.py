@@ -490,6 +490,17 @@ class MeetingStatus(StrEnum):
     HELD = "held"
 
 
+class MeetingReplyRecord(BaseModel):
+    """An invitee's answer to a meeting invitation (the latest per invitee is kept)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    invitee: str = Field(description="'family', 'supporter' or a party id.")
+    answer: str = Field(description="attending or rearrange.")
+    on: date
+    reason: str | None = None
+
+
 class Meeting(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -507,6 +518,9 @@ class Meeting(BaseModel):
     cancellation_reason: str | None = None
     held_on: date | None = None
     outcome: MeetingOutcome | None = None
+    replies: tuple[MeetingReplyRecord, ...] = Field(
+        default=(), description="Invitees' answers: attending, or asking to rearrange."
+    )
 
 
 class AgreedAction(BaseModel):
@@ -542,6 +556,8 @@ class PartyState(BaseModel):
     reason: str | None = None
     asked_on: date | None = None
     reminded_on: date | None = None
+    availability: str | None = None
+    adjustments: str | None = None
 
     @property
     def id(self) -> str:
@@ -572,6 +588,9 @@ class ClockClosure(BaseModel):
 
 LEGACY_RULES = 1
 EDGE_RULES = 2
+#: Rules 3 (personal links): the family is asked for its decision after the information
+#: session, and meeting invitees may reply (``meeting-reply``). Includes rules 2.
+PAGES_RULES = 3
 
 
 class Referral(BaseModel):
@@ -609,7 +628,8 @@ class Referral(BaseModel):
     rules: int = Field(
         default=LEGACY_RULES,
         description="The rule set the referral runs under: 1 for referrals started before the "
-        "lifecycle-edge rules (two kinds of clock, corrections, endings), 2 after. Fixed for "
+        "lifecycle-edge rules (two kinds of clock, corrections, endings), 2 after, 3 with the "
+        "personal links in emails (the family asked for its decision, meeting replies). Fixed for "
         "the referral's life, so a running case never changes rules half-way.",
     )
     parties_contacted_on: date | None = Field(

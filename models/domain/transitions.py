@@ -43,6 +43,7 @@ from models.domain.commands import (
     DeclineMediation,
     InformationSession,
     LaUnableToArrange,
+    MeetingReply,
     PartyResponse,
     RecordMeeting,
     RequestMediation,
@@ -52,6 +53,7 @@ from models.domain.commands import (
 from models.domain.documents import FAMILY, MEDIATOR, SUPPORTER
 from models.domain.referral import (
     EDGE_RULES,
+    PAGES_RULES,
     ActionKind,
     AgreedAction,
     Agreement,
@@ -63,6 +65,7 @@ from models.domain.referral import (
     MediatorSummary,
     Meeting,
     MeetingOutcome,
+    MeetingReplyRecord,
     MeetingStatus,
     Outcome,
     PartyAnswer,
@@ -75,6 +78,8 @@ from models.domain.referral import (
 )
 
 SYSTEM = "system"
+#: The referral's mediation provider, as a notification recipient (its registry email).
+PROVIDER = "provider"
 CANCELLERS = frozenset({"provider", "mediator", "supporter"})
 #: Rules 2: a closure decided by the clock alone can be corrected for this long.
 REOPEN_WINDOW = timedelta(days=30)
@@ -198,6 +203,7 @@ LEGAL: Mapping[tuple[Route, Status], frozenset[str]] = {
             "record_meeting",
             "la_unable_to_arrange",
             "decline_mediation",
+            "meeting_reply",
             "withdraw",
         }
     ),
@@ -209,7 +215,9 @@ LEGAL: Mapping[tuple[Route, Status], frozenset[str]] = {
         {"action", "party_response", "book_meeting", "withdraw"}
     ),
     (D, S.ARRANGING_MEETING): frozenset({"action", "party_response", "book_meeting", "withdraw"}),
-    (D, S.MEETING_BOOKED): frozenset({"action", "cancel_meeting", "record_meeting", "withdraw"}),
+    (D, S.MEETING_BOOKED): frozenset(
+        {"action", "cancel_meeting", "record_meeting", "meeting_reply", "withdraw"}
+    ),
     (D, S.AGREEMENT_AWAITING_SIGNATURE): frozenset({"action", "sign_agreement", "withdraw"}),
     (D, S.TRACKING_ACTIONS): frozenset({"action", "complete_action", "withdraw"}),
     (D, S.CLOSED): frozenset(),
@@ -227,6 +235,8 @@ def allowed_commands(referral: Referral) -> tuple[str, ...]:
             legal.discard("la_unable_to_arrange")  # no certificate, so no DL-08
         if _correctable(referral):
             legal.add("party_response")  # an answer given in time can still reopen it
+    if referral.rules < PAGES_RULES:
+        legal.discard("meeting_reply")  # rules 3: an invitee attends, or asks to rearrange
     return tuple(sorted(legal))
 
 
@@ -611,8 +621,60 @@ def check(referral: Referral, command: Command, today: date, cal: dl.HolidayCale
             action = _action(referral, command.action_id)
             if action.completed_on is not None:
                 raise _illegal(referral, f"action '{action.id}' was completed already")
+        case MeetingReply():
+            if referral.rules < PAGES_RULES:
+                raise _illegal(referral, "this referral predates meeting replies")
+            _check_reply(referral, command)
         case _:
             pass
+
+
+def _invitees(referral: Referral, meeting: Meeting) -> tuple[str, ...]:
+    """Who is invited to ``meeting``: the family, its supporter, each attending party."""
+    supporter = (SUPPORTER,) if referral.request.supporter is not None else ()
+    return (FAMILY, *supporter, *meeting.attendees)
+
+
+def _check_reply(referral: Referral, command: MeetingReply) -> None:
+    meeting = referral.current_meeting
+    assert meeting is not None, "meeting_reply is allowed only while a meeting is booked"
+    if command.meeting_id != meeting.id:
+        raise _illegal(
+            referral, f"meeting '{command.meeting_id}' is not the booked one ('{meeting.id}')"
+        )
+    invited = _invitees(referral, meeting)
+    if command.invitee not in invited:
+        raise InvalidCommand(
+            f"invitee: '{command.invitee}' is not invited (invitees: {', '.join(invited)})",
+            field="invitee",
+        )
+
+
+def _meeting_reply(referral: Referral, command: MeetingReply, ctx: Context) -> Decision:
+    """Rules 3: record the invitee's answer on the meeting and tell the provider."""
+    on = _fact_date(command.on, referral, ctx.today)
+    meeting = referral.current_meeting
+    assert meeting is not None
+    reply = MeetingReplyRecord(
+        invitee=command.invitee, answer=command.answer.value, on=on, reason=command.reason
+    )
+    replies = (*(r for r in meeting.replies if r.invitee != command.invitee), reply)
+    updated = meeting.model_copy(update={"replies": replies})
+    referral = _replace(
+        referral, meetings=tuple(updated if m.id == meeting.id else m for m in referral.meetings)
+    )
+    data = {"meeting": meeting.id, "invitee": command.invitee, "answer": command.answer.value}
+    event = Event(type="meeting.reply", on=on, actor=ctx.actor, data=data)
+    notify = Notify(
+        template="meeting_reply",
+        recipients=(PROVIDER,),
+        data={
+            **data,
+            "starts_at": meeting.starts_at.isoformat(),
+            **({"reason": command.reason} if command.reason else {}),
+        },
+    )
+    return Decision(referral, (notify,), (event,))
 
 
 def _check_icb_notified(referral: Referral, command: RequestMediation, today: date) -> None:
@@ -807,7 +869,11 @@ def decide(
             referral = _replace(referral, information_session_on=on)
             referral, changed = _status(referral, Status.AWAITING_FAMILY_DECISION, on, actor)
             held = Event(type="information_session.held", on=on, actor=actor)
-            return Decision(referral, (), (held, changed))
+            # Rules 3: the family is asked for its decision, with its own link to answer.
+            ask = (Notify(template="family_decision", recipients=(FAMILY,)),)
+            return Decision(referral, ask if referral.rules >= PAGES_RULES else (), (held, changed))
+        case MeetingReply():
+            return _meeting_reply(referral, command, ctx)
         case DeclineMediation():
             return _decline(referral, command, ctx)
         case RequestMediation():
@@ -1045,7 +1111,15 @@ def _record_answer(
     referral = _replace(
         referral,
         parties=tuple(
-            p.model_copy(update={"answer": answer, "answered_on": on, "reason": command.reason})
+            p.model_copy(
+                update={
+                    "answer": answer,
+                    "answered_on": on,
+                    "reason": command.reason,
+                    "availability": command.availability,
+                    "adjustments": command.adjustments,
+                }
+            )
             if p.id == command.party_id
             else p
             for p in referral.parties

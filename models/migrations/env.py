@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 import models.store.auth_tables  # registers api keys and erasures
 import models.store.document_tables  # registers documents, deliveries, webhook subscriptions
+import models.store.party_links  # registers party links and the pages' rate limit
 import models.store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config

@@ -42,6 +42,9 @@ COVERED = {
     "/v1/providers": REGISTRY,
     "/v1/local-authorities": REGISTRY,
     "/v1/webhook-subscriptions": REGISTRY,
+    # The link pages: each answer is sent with its link's own Idempotency-Key (tests/pages).
+    "/respond/{}": "tests/pages: a question step sends nothing (a redirect to the next step)",
+    "/respond/{}/{}": "tests/pages/test_link_pages.py: replayed and double submissions record once",
 }
 RETRIES = 3
 

@@ -194,6 +194,7 @@ COMMAND_BODIES: dict[str, Any] = {
     "sign-agreement": {},
     "complete-action": {"action_id": "a1"},
     "withdraw": {},
+    "meeting-reply": {"meeting_id": "meeting-1", "invitee": "la", "answer": "attending"},
 }
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
-from workflows.schedules import RETENTION_SCHEDULE_ID, ensure_retention_schedule
 
 from activities.records import RecordActivities
 from activities.retention import ERASED, ERASERS, RetentionActivities, redact_snapshot
@@ -24,6 +23,7 @@ from tests.documents.referrals import declined, signed
 from tests.factories import CHILD_DOB, CHILD_NAME
 from worker import build_worker
 from workflows.retention import RetentionWorkflow
+from workflows.schedules import RETENTION_SCHEDULE_ID, ensure_retention_schedule
 
 PERSONAL = (
     CHILD_NAME,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from api.routes.referrals import COMMAND_PATHS
+from api.commands import COMMAND_PATHS
 from models.domain.commands import Command
 
 

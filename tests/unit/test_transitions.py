@@ -17,6 +17,7 @@ from models.domain.commands import Command
 from models.domain.documents import NUMBER_RE, PREFIX, document_number
 from models.domain.referral import (
     EDGE_RULES,
+    PAGES_RULES,
     CertificateKind,
     MediatorSummary,
     Outcome,
@@ -62,7 +63,7 @@ def opened(route: Route) -> Referral:
         CREATE.validate_python(body),
         received_on=TODAY,
         created_at=datetime(2026, 6, 1, 9, tzinfo=UTC),
-        ctx=ctx(),
+        ctx=ctx(rules=PAGES_RULES),
     )
     return decision.referral
 
@@ -143,6 +144,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "sign_agreement": {"signatories": ["family", "la"]},
     "complete_action": {"action_id": "a1"},
     "withdraw": {},
+    "meeting_reply": {"meeting_id": "meeting-1", "invitee": "family", "answer": "attending"},
 }
 
 EXPECTED: dict[tuple[Route, Status, str], Status] = {}
