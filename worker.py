@@ -74,7 +74,6 @@ def build_activities(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> list[Any]:
     calendar = CalendarActivities(extra_holidays=settings.extra_bank_holidays)
-    records = RecordActivities(sessionmaker)
     mailer = build_mailer(settings)  # SMTP, or .eml files under <data_dir>/outbox
     webhooks = WebhookSender(
         timeout=settings.send_timeout_seconds,
@@ -83,6 +82,7 @@ def build_activities(
     )
     dispatch = DispatchConfig.from_settings(settings)
     notify = NotifyActivities(sessionmaker, mailer, webhooks, dispatch)
+    records = RecordActivities(sessionmaker, publisher=notify.publish_now)
     documents = DocumentActivities(sessionmaker, mailer, webhooks, dispatch)
     mediators = MediatorActivities(sessionmaker)
     retention = RetentionActivities(
@@ -97,6 +97,7 @@ def build_activities(
         retention.erase_expired_referrals,
         calendar.load_bank_holidays,
         records.record_referral,
+        records.project_referral,
         notify.send_notification,
         notify.publish_events,
         documents.dispatch_document,

@@ -429,6 +429,11 @@ class Dispatcher:
             if row is None:
                 raise RuntimeError("referral not projected yet")  # retried
             referral = Referral.model_validate(row.snapshot)
+        return await self.case_of(referral)
+
+    async def case_of(self, referral: Referral) -> Case:
+        """The case of a referral already in hand (as projected): its council and provider."""
+        async with self.sessionmaker() as session:
             council = await session.get(LocalAuthorityRow, referral.local_authority)
             provider = await session.get(ProviderRow, council.provider_id) if council else None
         if council is None or provider is None:

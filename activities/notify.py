@@ -17,7 +17,7 @@ webhooks, once per (event, subscription).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -59,6 +59,7 @@ from models.messages import (
     DeliveryOutcome,
     EventRecord,
     NotificationRequest,
+    Projection,
     PublishRequest,
     is_status_event,
 )
@@ -232,35 +233,55 @@ class NotifyActivities:
             return await self._publish(req)
 
     async def _publish(self, req: PublishRequest) -> int:
-        if self._dispatcher is None or self._config is None:
+        if self._dispatcher is None:
             return 0
         events = [e for e in req.events if is_status_event(e)]
         if not events:
             return 0
-        dispatcher = self._dispatcher
-        async with self._sessionmaker() as session:
-            row = await session.get(ReferralRow, req.referral_id)
-            if row is None:
-                raise RuntimeError("referral not projected yet")  # retried
-            local_authority, route = row.local_authority, row.route
-        case = await dispatcher.case(req.referral_id)
+        case = await self._dispatcher.case(req.referral_id)
+        sent, retry = await self._deliver(case, events)
+        if retry:
+            raise ApplicationError(str(Retry(retry)), type="DeliveryRetry")
+        return sent
+
+    async def publish_now(self, projection: Projection) -> tuple[int, ...]:
+        """``project_referral``'s webhooks, straight after its commit: the events whose
+        delivery must be retried (or could not be tried) are returned for ``publish_events``."""
+        wanted = set(projection.publish)
+        events = [e for e in projection.events if e.seq in wanted and is_status_event(e)]
+        if self._dispatcher is None or not events:
+            return ()
+        case = await self._dispatcher.case_of(projection.referral)
+        unsent: list[int] = []
+        for event in events:
+            _sent, retry = await self._deliver(case, [event])
+            if retry:
+                unsent.append(event.seq)
+        return tuple(unsent)
+
+    async def _deliver(self, case: Case, events: Sequence[EventRecord]) -> tuple[int, list[str]]:
+        """Each event to every matching subscription, once: (how many sent, what to retry)."""
+        assert self._dispatcher is not None
+        assert self._config is not None
+        referral = case.referral
+        local_authority, route = referral.local_authority, referral.route.value
         sent = 0
         retry: list[str] = []
         for event in events:
             try:
-                outcomes = await dispatcher.publish(
+                outcomes = await self._dispatcher.publish(
                     case,
-                    referral_id=req.referral_id,
+                    referral_id=referral.id,
                     local_authority=local_authority,
                     event_type=event.type,
-                    event_key=f"{req.referral_id}:event-{event.seq}",
+                    event_key=f"{referral.id}:event-{event.seq}",
                     payload=status_event(
-                        req.referral_id,
+                        referral.id,
                         local_authority,
                         route,
                         event,
                         self._config.base_url,
-                        external_reference=council_reference(case.referral),
+                        external_reference=council_reference(referral),
                     ),
                     purpose="event",
                 )
@@ -268,9 +289,7 @@ class NotifyActivities:
                 retry += exc.details
                 continue
             sent += sum(1 for o in outcomes if o.status == "sent")
-        if retry:
-            raise ApplicationError(str(Retry(retry)), type="DeliveryRetry")
-        return sent
+        return sent, retry
 
 
 def status_event(

@@ -3,10 +3,19 @@
 Every write is keyed: a referral row is replaced only by a newer ``version``, and events are
 keyed by ``(referral_id, seq)``, so a retried or replayed activity never doubles an event and
 an older write never overwrites a newer state.
+
+``project_referral`` (workflows from ``perf-v1`` on, run as a *local* activity: one marker in
+the history instead of a scheduled activity and a workflow task of its own) writes the same,
+then delivers the new events' webhooks at once through the delivery ledger (once per event and
+subscription, as ``publish_events`` does); what could not be delivered at once is handed back,
+and the workflow gives it to ``publish_events``, which retries as long as the window allows.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +25,7 @@ from temporalio import activity
 
 from models.domain.referral import Referral
 from models.domain.summary import any_breach, next_due
-from models.messages import RECORD_REFERRAL, Projection
+from models.messages import PROJECT_REFERRAL, RECORD_REFERRAL, Projected, Projection
 from models.store.db import dialect_of, insert_stmt
 from models.store.tables import ReferralEventRow, ReferralRow, table_of
 
@@ -46,14 +55,51 @@ def referral_row_values(referral: Referral, at: datetime) -> dict[str, Any]:
     }
 
 
+log = logging.getLogger(__name__)
+
+#: Delivers a projection's events now; returns the seqs not (yet) delivered.
+Publisher = Callable[[Projection], Awaitable[tuple[int, ...]]]
+
+#: The most a projection waits on webhook endpoints before handing them to ``publish_events``
+#: (the local activity holds the workflow task meanwhile).
+PUBLISH_AT_ONCE_SECONDS = 5.0
+
+
 class RecordActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        publisher: Publisher | None = None,
+        publish_budget: float = PUBLISH_AT_ONCE_SECONDS,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._dialect = dialect_of(sessionmaker)
+        self._publisher = publisher
+        self._budget = publish_budget
 
     @activity.defn(name=RECORD_REFERRAL)
     async def record_referral(self, projection: Projection) -> None:
         """Upsert the referral row (newer versions only) and append its new events."""
+        await self._record(projection)
+
+    @activity.defn(name=PROJECT_REFERRAL)
+    async def project_referral(self, projection: Projection) -> Projected:
+        """Record the projection, then deliver its webhooks if that is quick; returns the
+        events left for ``publish_events`` (all of them if delivery could not be tried)."""
+        await self._record(projection)
+        if not projection.publish:
+            return Projected()
+        if self._publisher is None:
+            return Projected(unsent=projection.publish)
+        try:
+            async with asyncio.timeout(self._budget):
+                unsent = await self._publisher(projection)
+        except Exception as exc:  # handed on, never lost: publish_events retries
+            log.warning("webhooks left to publish_events: %s", type(exc).__name__)
+            unsent = projection.publish
+        return Projected(unsent=unsent)
+
+    async def _record(self, projection: Projection) -> None:
         async with self._sessionmaker() as session:
             dialect = self._dialect
             referrals = table_of(ReferralRow)

@@ -77,6 +77,8 @@ MEETING_REPLY_UPDATE: Final = "meeting_reply"
 #: Activities (``@activity.defn(name=…)`` and ``workflow.execute_activity(…)``).
 LOAD_BANK_HOLIDAYS: Final = "load_bank_holidays"
 RECORD_REFERRAL: Final = "record_referral"
+# perf-v1: the projection as a local activity that also sends the new events' webhooks.
+PROJECT_REFERRAL: Final = "project_referral"
 SEND_NOTIFICATION: Final = "send_notification"
 PUBLISH_EVENTS: Final = "publish_events"
 DISPATCH_DOCUMENT: Final = "dispatch_document"
@@ -221,6 +223,16 @@ class Projection(BaseModel):
     referral: Referral
     events: tuple[EventRecord, ...] = ()
     at: datetime
+    # ``project_referral`` only: the seqs of ``events`` that subscribed back offices receive.
+    publish: tuple[int, ...] = ()
+
+
+class Projected(BaseModel):
+    """What ``project_referral`` could not deliver at once: handed to ``publish_events``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    unsent: tuple[int, ...] = ()
 
 
 BOOKING_REJECTED = "BookingRejected"

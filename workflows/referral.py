@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         LOAD_BANK_HOLIDAYS,
         MEETING_REPLY_UPDATE,
         PARTY_RESPONSE_UPDATE,
+        PROJECT_REFERRAL,
         PUBLISH_EVENTS,
         RECORD_MEETING_UPDATE,
         RECORD_REFERRAL,
@@ -80,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
         EventRecord,
         HolidayRange,
         NotificationRequest,
+        Projected,
         Projection,
         PublishRequest,
         Release,
@@ -104,6 +106,12 @@ SEND_HEARTBEAT_PATCH = "send-heartbeat"
 # after the information session, and meeting invitees may reply (``meeting_reply``). Taken
 # with the edges patch at the start of the run, kept for the referral's life.
 PAGES_PATCH = "pages-v1"
+# Fewer round trips per referral (docs/PERFORMANCE.md): bank holidays and every projection as
+# local activities (a marker each instead of scheduled/started/completed events and a workflow
+# task), the projection delivering its webhooks at once (``publish_events`` only for what it
+# could not), and one search-attribute upsert per workflow task, of the fields that changed.
+# Taken at the start of the run with the pages patch, kept for the referral's life.
+PERF_PATCH = "perf-v1"
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -153,22 +161,38 @@ class ReferralWorkflow:
         self._reports: deque[DispatchReport] = deque()
         self._edges = False
         self._pages = False
+        self._perf = False
+        # perf-v1: search attributes as last upserted, and whether the state changed since.
+        self._attributes: dict[str, object] = {}
+        self._unpublished = False
 
     # ------------------------------------------------------------------ run loop
 
     @workflow.run
     async def run(self, start: StartReferral) -> Closed:
-        self._edges = workflow.patched(EDGES_PATCH)
-        self._pages = self._edges and workflow.patched(PAGES_PATCH)
+        # perf-v1 implies every earlier patch: a new run records its one marker, not ten.
+        self._perf = workflow.patched(PERF_PATCH)
+        self._edges = self._perf or workflow.patched(EDGES_PATCH)
+        self._pages = self._perf or (self._edges and workflow.patched(PAGES_PATCH))
         today = self._today()
         first = min(start.received_on, self._decision_date(start)).year - 1
-        self._cal = await workflow.execute_activity(
-            LOAD_BANK_HOLIDAYS,
-            HolidayRange(first_year=first, last_year=today.year + 4),
-            result_type=HolidayCalendar,
-            start_to_close_timeout=timedelta(seconds=30),
-            summary="load England & Wales bank holidays",
-        )
+        years = HolidayRange(first_year=first, last_year=today.year + 4)
+        if self._perf:
+            self._cal = await workflow.execute_local_activity(
+                LOAD_BANK_HOLIDAYS,
+                years,
+                result_type=HolidayCalendar,
+                start_to_close_timeout=timedelta(seconds=30),
+                summary="load England & Wales bank holidays",
+            )
+        else:
+            self._cal = await workflow.execute_activity(
+                LOAD_BANK_HOLIDAYS,
+                years,
+                result_type=HolidayCalendar,
+                start_to_close_timeout=timedelta(seconds=30),
+                summary="load England & Wales bank holidays",
+            )
         try:
             decision = intake.open_referral(
                 start.referral_id,
@@ -202,6 +226,7 @@ class ReferralWorkflow:
         if self._dispatches:
             await asyncio.gather(*self._dispatches)
         await self._record_reports()
+        self._flush_attributes()
         return Closed(
             referral_id=start.referral_id,
             outcome=self._state.outcome.value if self._state.outcome else None,
@@ -215,11 +240,12 @@ class ReferralWorkflow:
             if self._edges and workflow.cancellation_reason() is not None:
                 return  # a cancellation absorbed by an activity that was running
             wake = timers.next_wake(self._state, start.policy, self._calendar)
-            if self._state.status_clock_running and workflow.patched(DAILY_STATUS_LINE_PATCH):
+            if self._state.status_clock_running and self._patched(DAILY_STATUS_LINE_PATCH):
                 # Wake each midnight while the 30-day clock runs, so "day N of 30" stays live.
                 tomorrow = self._today() + timedelta(days=1)
                 if wake is None or tomorrow < wake.on:
                     wake = timers.Wake(tomorrow, f"status line: {tomorrow.isoformat()}")
+            self._flush_attributes()
             if wake is None:
                 await workflow.wait_condition(self._has_work)
             else:
@@ -234,7 +260,10 @@ class ReferralWorkflow:
                 self._inbox.popleft()
             await self._record_reports()
             await self._apply(timers.tick(self._state, self._ctx()))
-            workflow.set_current_details(self._status_line())
+            if not self._perf:
+                workflow.set_current_details(self._status_line())
+            else:
+                self._unpublished = True  # the day may have moved on: the status line with it
 
     async def _operator_closure(self) -> None:
         """A cancellation request (the Web UI's button, ``WorkflowHandle.cancel()``): close the
@@ -300,7 +329,7 @@ class ReferralWorkflow:
                 if meeting is not None and decision.referral.current_meeting is None:
                     await self._release(meeting.id)
             await self._apply(decision)
-            if workflow.patched(TICK_AFTER_COMMAND_PATCH):
+            if self._patched(TICK_AFTER_COMMAND_PATCH):
                 # A fact recorded late may make a deadline already past: act on it before
                 # answering, so the caller sees the consequence (e.g. the deemed certificate).
                 await self._apply(timers.tick(self._state, self._ctx()))
@@ -377,22 +406,46 @@ class ReferralWorkflow:
                     data=event.data,
                 )
             )
-        await workflow.execute_activity(
-            RECORD_REFERRAL,
-            Projection(referral=self._state, events=tuple(records), at=now),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=PROJECTION_RETRY,
-            summary=f"project v{self._state.version}: {', '.join(e.type for e in decision.events)}",
-        )
+        summary = f"project v{self._state.version}: {', '.join(e.type for e in decision.events)}"
+        if self._perf:
+            await self._project(tuple(records), now, summary)
+        else:
+            await workflow.execute_activity(
+                RECORD_REFERRAL,
+                Projection(referral=self._state, events=tuple(records), at=now),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=PROJECTION_RETRY,
+                summary=summary,
+            )
         self._projected_version = self._state.version
-        self._publish()
+        if self._perf:
+            self._unpublished = True  # upserted once, before the workflow task ends
+        else:
+            self._publish()
         published = tuple(r for r in records if self._is_webhook(r))
-        if published and workflow.patched(WEBHOOKS_PATCH):
+        if published and not self._perf and self._patched(WEBHOOKS_PATCH):
             sent = published if self._edges else tuple(records)
             self._dispatches.append(asyncio.create_task(self._publish_events(sent)))
         for effect in decision.effects:
             self._effect_seq += 1
             self._dispatches.append(asyncio.create_task(self._run_effect(self._effect_seq, effect)))
+
+    async def _project(self, records: tuple[EventRecord, ...], at: Any, summary: str) -> None:
+        """perf-v1: the projection as a local activity that also sends its webhooks; those it
+        could not deliver at once go to ``publish_events``, which retries them."""
+        publish = tuple(r.seq for r in records if self._is_webhook(r))
+        projected: Projected = await workflow.execute_local_activity(
+            PROJECT_REFERRAL,
+            Projection(referral=self._state, events=records, at=at, publish=publish),
+            result_type=Projected,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PROJECTION_RETRY,
+            summary=summary,
+        )
+        if projected.unsent:
+            unsent = set(projected.unsent)
+            left = tuple(r for r in records if r.seq in unsent)
+            self._dispatches.append(asyncio.create_task(self._publish_events(left)))
 
     def _is_webhook(self, record: EventRecord) -> bool:
         """Referral events that subscribed back offices receive (models/messages.py): under
@@ -404,7 +457,7 @@ class ReferralWorkflow:
     async def _run_effect(self, seq: int, effect: tr.Effect) -> None:
         referral = self._state
         key = f"{workflow.info().workflow_id}:effect-{seq}"
-        if not isinstance(effect, tr.Notify) and workflow.patched(DOCUMENTS_PATCH):
+        if not isinstance(effect, tr.Notify) and self._patched(DOCUMENTS_PATCH):
             await self._dispatch_document(key, referral, effect)
             return
         match effect:
@@ -447,7 +500,7 @@ class ReferralWorkflow:
             request,
             result_type=int,
             start_to_close_timeout=timedelta(seconds=60),
-            heartbeat_timeout=_send_heartbeat(),
+            heartbeat_timeout=self._send_heartbeat(),
             retry_policy=NOTIFY_RETRY,
             summary=f"notify {request.template} → {len(request.recipients)} recipient(s)",
         )
@@ -487,7 +540,7 @@ class ReferralWorkflow:
             request,
             result_type=DispatchReport,
             start_to_close_timeout=timedelta(minutes=3),
-            heartbeat_timeout=_send_heartbeat(),
+            heartbeat_timeout=self._send_heartbeat(),
             retry_policy=NOTIFY_RETRY,
             summary=f"dispatch {request.kind} {request.number} → {len(request.recipients)}",
         )
@@ -499,39 +552,56 @@ class ReferralWorkflow:
             PublishRequest(referral_id=self._state.id, events=records),
             result_type=int,
             start_to_close_timeout=timedelta(seconds=60),
-            heartbeat_timeout=_send_heartbeat(),
+            heartbeat_timeout=self._send_heartbeat(),
             retry_policy=NOTIFY_RETRY,
             summary=f"webhooks: {', '.join(sorted({r.type for r in records}))}",
         )
 
     def _publish(self) -> None:
         """Search attributes and the live status line: never personal data."""
+        workflow.upsert_search_attributes(self._search_attributes())
+        workflow.set_current_details(self._status_line())
+
+    def _flush_attributes(self) -> None:
+        """perf-v1: before the workflow waits, upsert the search attributes that changed since
+        the last upsert (one command, so one history event, per workflow task at most) and
+        refresh the status line."""
+        if not (self._perf and self._unpublished):
+            return
+        self._unpublished = False
+        changed = []
+        for update in self._search_attributes():
+            value = update.value
+            stored = list(value) if isinstance(value, list | tuple) else value
+            if self._attributes.get(update.key.name, _UNSET) != stored:
+                self._attributes[update.key.name] = stored
+                changed.append(update)
+        if changed:
+            workflow.upsert_search_attributes(changed)
+        workflow.set_current_details(self._status_line())
+
+    def _search_attributes(self) -> list[SearchAttributeUpdate[Any]]:
         referral = self._state
         due = next_due(referral)
         certificate = referral.certificate
-        workflow.upsert_search_attributes(
-            [
-                sa.REFERRAL_STATUS.value_set(referral.status.value),
-                sa.REFERRAL_ROUTE.value_set(referral.route.value),
-                sa.LOCAL_AUTHORITY.value_set(referral.local_authority),
-                sa.CERTIFICATE_ISSUED.value_set(certificate is not None),
-                sa.DEADLINE_BREACHED.value_set(any_breach(referral)),
-                sa.DELIVERY_FAILED.value_set(referral.delivery_failed),
-                sa.NEXT_DEADLINE.value_set(start_of_london_day(due[1]))
-                if due
-                else sa.NEXT_DEADLINE.value_unset(),
-                sa.NEXT_DEADLINE_NAME.value_set(due[0])
-                if due
-                else sa.NEXT_DEADLINE_NAME.value_unset(),
-                *self._glance_attributes(referral),
-            ]
-        )
-        workflow.set_current_details(self._status_line())
+        return [
+            sa.REFERRAL_STATUS.value_set(referral.status.value),
+            sa.REFERRAL_ROUTE.value_set(referral.route.value),
+            sa.LOCAL_AUTHORITY.value_set(referral.local_authority),
+            sa.CERTIFICATE_ISSUED.value_set(certificate is not None),
+            sa.DEADLINE_BREACHED.value_set(any_breach(referral)),
+            sa.DELIVERY_FAILED.value_set(referral.delivery_failed),
+            sa.NEXT_DEADLINE.value_set(start_of_london_day(due[1]))
+            if due
+            else sa.NEXT_DEADLINE.value_unset(),
+            sa.NEXT_DEADLINE_NAME.value_set(due[0]) if due else sa.NEXT_DEADLINE_NAME.value_unset(),
+            *self._glance_attributes(referral),
+        ]
 
     def _glance_attributes(self, referral: Referral) -> list[SearchAttributeUpdate[Any]]:
         """The Web UI at a glance: council name, breached deadlines and the latest breach,
         the council's own reference (never personal data)."""
-        if not workflow.patched(GLANCE_PATCH):
+        if not self._patched(GLANCE_PATCH):
             return []
         breached = [name for name, _since in breaches(referral)]
         latest = latest_breach(referral)
@@ -557,6 +627,14 @@ class ReferralWorkflow:
         return status_line(self._state, self._today(), self._start.local_authority_name)
 
     # ------------------------------------------------------------------ helpers
+
+    def _patched(self, patch: str) -> bool:
+        """An earlier behaviour change: always taken under perf-v1, else as history says."""
+        return self._perf or workflow.patched(patch)
+
+    def _send_heartbeat(self) -> timedelta | None:
+        """Histories from before the patch scheduled their sends without a heartbeat timeout."""
+        return SEND_HEARTBEAT if self._patched(SEND_HEARTBEAT_PATCH) else None
 
     @property
     def _state(self) -> Referral:
@@ -728,9 +806,7 @@ class ReferralWorkflow:
         self._validate(envelope)
 
 
-def _send_heartbeat() -> timedelta | None:
-    """Histories from before the patch scheduled their sends without a heartbeat timeout."""
-    return SEND_HEARTBEAT if workflow.patched(SEND_HEARTBEAT_PATCH) else None
+_UNSET = object()
 
 
 def _number(prefix: str) -> str:

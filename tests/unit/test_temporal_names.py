@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACTIVITY_NAMES = {
     messages.LOAD_BANK_HOLIDAYS,
     messages.RECORD_REFERRAL,
+    messages.PROJECT_REFERRAL,
     messages.SEND_NOTIFICATION,
     messages.PUBLISH_EVENTS,
     messages.DISPATCH_DOCUMENT,

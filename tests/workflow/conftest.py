@@ -28,7 +28,7 @@ from workflows.referral import ReferralWorkflow
 
 CREATE = TypeAdapter(ReferralCreate)
 # Bump the folder when the workflow changes, so every earlier version keeps replaying.
-HISTORIES = Path(__file__).parent / "histories" / "v7"
+HISTORIES = Path(__file__).parent / "histories" / "v8"
 COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
 
 
