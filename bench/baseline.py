@@ -236,6 +236,10 @@ def number(value: float) -> str:
     return f"{value:.2f}"
 
 
+def times(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.3f}"
+
+
 def table(figures: Sequence[RoundFigures], higher_is_better: Collection[str]) -> list[str]:
     """One row per metric: each round's figure in run order, the medians, the ratios."""
     runs = [(f.side, f.index) for f in figures]
@@ -255,8 +259,8 @@ def table(figures: Sequence[RoundFigures], higher_is_better: Collection[str]) ->
         lines.append(
             f"| {metric} | "
             + " | ".join(cells)
-            + f" | {number(old)} | {number(new)} | **{ratio(new, old):.3f}** | "
-            f"{median(pairs):.3f} | {'higher' if metric in higher_is_better else 'lower'} |"
+            + f" | {number(old)} | {number(new)} | **{times(ratio(new, old))}** | "
+            f"{times(median(pairs))} | {'higher' if metric in higher_is_better else 'lower'} |"
         )
     return lines
 

@@ -72,3 +72,4 @@ def test_table_has_every_round_the_medians_and_the_ratio() -> None:
     # paired: 300/600, 280/580, 310/590 -> median 0.500
     assert cpu_cells[7:] == ["590", "300", f"**{300 / 590:.3f}**", "0.500", "lower"]
     assert "| – |" in only_new
+    assert only_new.endswith("| – | 2.00 | **–** | – | lower |")
