@@ -291,13 +291,16 @@ def profile_summary(path: Path, frames: Sequence[tuple[str, str]]) -> list[tuple
 # --------------------------------------------------------------------------- docs
 
 
-def write_section(key: str, title: str, body: str) -> None:
+def write_section(key: str, title: str, body: str, variant: str = "") -> None:
     """Replace this benchmark's generated block in docs/PERFORMANCE.md, or append a section.
 
-    The block sits between HTML comments; prose written around it by hand is kept.
+    The block sits between HTML comments; prose written around it by hand is kept. A
+    ``variant`` (`` --baseline``) gives the same benchmark a second block of its own.
     """
-    begin = f"<!-- bench/{key}.py: begin generated figures (rerun the command to refresh) -->"
-    end = f"<!-- bench/{key}.py: end generated figures -->"
+    begin = (
+        f"<!-- bench/{key}.py{variant}: begin generated figures (rerun the command to refresh) -->"
+    )
+    end = f"<!-- bench/{key}.py{variant}: end generated figures -->"
     block = f"{begin}\n{body.strip()}\n{end}"
     text = PERFORMANCE_MD.read_text()
     start, stop = text.find(begin), text.find(end)
@@ -330,10 +333,38 @@ def _conninfo(url: str, database: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def migrate_in(root: Path, url: str) -> None:
+    """Migrate ``url`` with the migrations of the source tree at ``root`` (another commit's
+    worktree), in a child process of that tree: its own ``models.migrate``, not ours."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from models import migrate; migrate.upgrade(sys.argv[1])",
+            url,
+        ],
+        cwd=root,
+        env=tree_env(root),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def tree_env(root: Path) -> dict[str, str]:
+    """This environment for a child that must import the tree at ``root``: its cwd comes
+    first on ``sys.path`` anyway; ``PYTHONPATH`` says it again, ahead of the venv's editable
+    install of the main checkout."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SENDMED_")}
+    return base | {"PYTHONPATH": str(root)}
+
+
 @contextmanager
-def bench_database(base_url: str, name: str, keep: bool = False) -> Iterator[str]:
+def bench_database(
+    base_url: str, name: str, keep: bool = False, root: Path | None = None
+) -> Iterator[str]:
     """A fresh PostgreSQL database ``name``_<pid> beside ``base_url``'s, migrated; dropped
-    after. The pid keeps two benchmarks running at once from dropping each other's."""
+    after. The pid keeps two benchmarks running at once from dropping each other's. With
+    ``root``, migrated by the source tree there (see ``migrate_in``)."""
     name = f"{name}_{os.getpid()}"
     admin = _conninfo(base_url, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -341,7 +372,10 @@ def bench_database(base_url: str, name: str, keep: bool = False) -> Iterator[str
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
     try:
-        migrate.upgrade(url)
+        if root is None:
+            migrate.upgrade(url)
+        else:
+            migrate_in(root, url)
         yield url
     finally:
         if not keep:
@@ -396,13 +430,14 @@ class Child:
     log: Path
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT
 
     def start(self) -> None:
         base = {k: v for k, v in os.environ.items() if not k.startswith("SENDMED_")}
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 self.argv,
-                cwd=ROOT,
+                cwd=self.cwd,
                 env={**base, **self.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -469,6 +504,10 @@ class Stack:
     task_queue: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:8]}")
     children: dict[str, Child] = field(default_factory=dict)
     client: Client | None = None
+    # Another source tree (a baseline commit's worktree) whose worker and API to run, and
+    # the dev server's search-attribute flags as that tree declares them; None: this tree.
+    root: Path | None = None
+    temporal_flags: Sequence[str] | None = None
 
     @property
     def temporal_target(self) -> str:
@@ -508,8 +547,14 @@ class Stack:
         values["webhook_allowed_hosts"] = ("127.0.0.1",)
         return Settings.model_validate(values)  # these values only: no environment, no .env
 
-    def _child(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
+    def _child(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, tree: bool = False
+    ) -> Child:
+        """Start a child; with ``tree``, one of the source tree's own (worker, API)."""
         child = Child(name, argv, self.folder / f"{name}.log", env or {})
+        if tree and self.root is not None:
+            child.cwd = self.root
+            child.env = child.env | {"PYTHONPATH": str(self.root)}
         self.children[name] = child
         child.start()
         return child
@@ -538,7 +583,7 @@ class Stack:
                 "journal_mode=wal",
                 "--sqlite-pragma",
                 "synchronous=normal",
-                *sa.cli_flags(),
+                *(sa.cli_flags() if self.temporal_flags is None else self.temporal_flags),
             ],
         )
         self._child(
@@ -585,6 +630,7 @@ class Stack:
             name,
             api_argv(port),
             self.env() | {"SENDMED_API_PORT": str(port)} | (extra or {}),
+            tree=True,
         )
         base_url = f"http://127.0.0.1:{port}"
 
@@ -604,7 +650,12 @@ class Stack:
         old = self.children.get(name)
         if old is not None:
             old.stop()
-        worker = self._child(name, [sys.executable, str(ROOT / "worker.py")], self.env() | extra)
+        worker = self._child(
+            name,
+            [sys.executable, str((self.root or ROOT) / "worker.py")],
+            self.env() | extra,
+            tree=True,
+        )
         identity = f"{worker.pid}@"
         client = self.temporal
         request = DescribeTaskQueueRequest(
@@ -661,6 +712,8 @@ async def running_stack(
     webhooks: bool = False,
     worker_env: dict[str, str] | None = None,
     workers: int = 1,
+    root: Path | None = None,
+    temporal_flags: Sequence[str] | None = None,
 ) -> AsyncIterator[Stack]:
     with tempfile.TemporaryDirectory(prefix="sendmed-bench-") as folder:
         stack = Stack(
@@ -669,6 +722,8 @@ async def running_stack(
             webhooks=webhooks,
             worker_env=worker_env or {},
             workers=workers,
+            root=root,
+            temporal_flags=temporal_flags,
         )
         try:
             await stack.start()

@@ -37,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import baseline  # noqa: E402
 from bench.harness import (  # noqa: E402
     EAGER_HELP,
     PG_BASE,
@@ -266,14 +267,83 @@ def report(phases: list[Phase], modes: list[str], args: argparse.Namespace, head
     return "\n".join(lines)
 
 
+def round_figures(phases: list[Phase]) -> dict[str, float]:
+    """A --baseline round's figures: its REST and raw phases on one stack."""
+    rest = [s for p in phases if p.mode == "REST" for s in p.commands]
+    raw = [s for p in phases if p.mode == "raw" for s in p.commands]
+    reads = [s for p in phases if p.mode in ("REST", "raw") for s in p.reads]
+    figures = {
+        "command p50 ms, REST": 1000 * percentile(rest, 50),
+        "command p95 ms, REST": 1000 * percentile(rest, 95),
+        "command p99 ms, REST": 1000 * percentile(rest, 99),
+        "update round trip p50 ms, raw": 1000 * percentile(raw, 50),
+        "update round trip p99 ms, raw": 1000 * percentile(raw, 99),
+        "REST p99 / raw p99": percentile(rest, 99) / percentile(raw, 99),
+        "GET p99 ms": 1000 * percentile(reads, 99),
+        "API CPU ms per request, REST phase": statistics.mean(
+            p.api_ms_per_request for p in phases if p.mode == "REST"
+        ),
+    }
+    if any(p.mode == NO_CACHE for p in phases):
+        uncached = [s for p in phases if p.mode == NO_CACHE for s in p.commands]
+        figures["command p99 ms, REST without key cache"] = 1000 * percentile(uncached, 99)
+    figures["errors"] = sum(p.errors for p in phases)
+    return figures
+
+
 async def main_async(args: argparse.Namespace) -> int:
+    modes = ["REST", "raw"] + ([NO_CACHE] if args.compare_key_cache else [])
+    if args.baseline:
+
+        async def one_round(tree: baseline.Tree, i: int) -> dict[str, float]:
+            # one phase per mode, in the order round i takes without --baseline
+            return round_figures(await measure(args, tree, modes, rounds=1, first_round=i - 1))
+
+        return await baseline.compare(
+            args,
+            key="latency",
+            title="Latency",
+            run_round=one_round,
+            higher_is_better=(),
+            settings=f"Each round: one phase of {args.seconds:g} s per mode ({', '.join(modes)}"
+            f", the order rotating by round), reads at {args.read_rate:g}/s, commands at "
+            f"{args.command_rate:g}/s ({', '.join(STEPS)} in turn per referral); worker and API "
+            f"with their defaults, {eager_note(args.eager_activities)}.",
+        )
     started = datetime.now(UTC)
     load_at_start = load_average()
+    phases = await measure(args, None, modes, rounds=args.rounds, first_round=0)
+    if args.dump:
+        args.dump.write_text(json.dumps([{"mode": p.mode, "timeline": p.timeline} for p in phases]))
+    body = report(phases, modes, args, provenance(args.database_url, started, load_at_start))
+    say("\n" + body)
+    if not args.no_doc:
+        write_section("latency", "Latency", body)
+    return 0
+
+
+async def measure(
+    args: argparse.Namespace,
+    tree: baseline.Tree | None,
+    modes: list[str],
+    *,
+    rounds: int,
+    first_round: int,
+) -> list[Phase]:
+    """``rounds`` rounds of one phase per mode on one fresh stack (of ``tree``'s worker and
+    API, if given); round ``first_round`` decides the order of the first."""
     rng = random.Random(20261128)
     per_phase = math.ceil(args.command_rate * args.seconds / len(STEPS)) + 10
-    modes = ["REST", "raw"] + ([NO_CACHE] if args.compare_key_cache else [])
-    with bench_database(args.database_url, "sendmed_bench_latency") as url:
-        async with running_stack(url, worker_env=eager_env(args.eager_activities)) as stack:
+    root = tree.root if tree else None
+    with bench_database(args.database_url, "sendmed_bench_latency", root=root) as url:
+        async with running_stack(
+            url,
+            worker_env=eager_env(args.eager_activities),
+            root=root,
+            temporal_flags=tree.temporal_flags if tree else None,
+        ) as stack:
+            if tree is not None:
+                say(baseline.check_stack(tree, stack))
             token = await new_api_key(url, ["referrals:read", "referrals:write"])
             rest = RestDriver(stack.base_url, token)
             apis = {"REST": rest, "raw": rest}
@@ -297,7 +367,7 @@ async def main_async(args: argparse.Namespace) -> int:
             readable = list(warm)
             phases: list[Phase] = []
             serial = 1000
-            for i in range(args.rounds):
+            for i in range(first_round, first_round + rounds):
                 order = modes[i % len(modes) :] + modes[: i % len(modes)]
                 for mode in order:
                     ids = await create_many(rest, per_phase, 5, serial)
@@ -305,7 +375,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     readable += ids
                     await asyncio.sleep(2)  # let the creations' activities settle
                     spy = None
-                    if args.profile and i == 0:
+                    if args.profile and i == first_round:
                         out = args.profile / f"api-{mode.replace(' ', '').replace(',', '-')}.txt"
                         spy = start_profile(api_pids[mode], args.seconds, out)
                     cpu0 = cpu_seconds(api_pids[mode])
@@ -325,13 +395,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     )
             for driver in apis.values():
                 await driver.close()
-    if args.dump:
-        args.dump.write_text(json.dumps([{"mode": p.mode, "timeline": p.timeline} for p in phases]))
-    body = report(phases, modes, args, provenance(args.database_url, started, load_at_start))
-    say("\n" + body)
-    if not args.no_doc:
-        write_section("latency", "Latency", body)
-    return 0
+    return phases
 
 
 def main() -> int:
@@ -348,6 +412,7 @@ def main() -> int:
     )
     parser.add_argument("--eager-activities", action="store_true", help=EAGER_HELP)
     parser.add_argument("--no-doc", action="store_true", help="do not touch PERFORMANCE.md")
+    baseline.add_arguments(parser)
     parser.add_argument("--dump", type=Path, help="write every sample (due time, latency) here")
     parser.add_argument(
         "--profile",

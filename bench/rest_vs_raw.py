@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import baseline  # noqa: E402
 from bench.harness import (  # noqa: E402
     EAGER_HELP,
     PG_BASE,
@@ -170,23 +171,85 @@ def report(rounds: list[Round], args: argparse.Namespace, head: str) -> str:
             + f" | {sum(per.values()):.0f} | {busy:.0f} % |"
         )
     lines.append("")
-    lines.append(
+    lines.append(settings_note(args))
+    return "\n".join(lines)
+
+
+def settings_note(args: argparse.Namespace) -> str:
+    return (
         f"Settings: {args.rounds} rounds × {args.lifecycles} lifecycles per mode, "
         f"{args.concurrency} in flight, {args.warmup} warm-up lifecycles per mode first; "
         "PostgreSQL read model; the worker and API with their defaults "
         f"(max_cached_workflows 1000, pollers: 5 each{', autoscaling' if args.autoscale else ''}"
         f"), {eager_note(args.eager_activities)}."
     )
-    return "\n".join(lines)
+
+
+def round_figures(rounds: list[Round]) -> dict[str, float]:
+    """A --baseline round's figures: one REST and one raw measurement on one stack."""
+    by_mode = {r.mode: r for r in rounds}
+    rest, raw = by_mode["REST"], by_mode["raw"]
+    figures = {
+        "REST lifecycles/s": rest.per_second,
+        "raw lifecycles/s": raw.per_second,
+        "REST/raw": rest.per_second / raw.per_second,
+    }
+    for mode, r in (("REST", rest), ("raw", raw)):
+        per = {
+            name: 1000 * r.cpu.get(name, 0.0) / r.lifecycles
+            for name in (*PROCESSES, "bench (driver)")
+        }
+        figures[f"{mode} CPU ms per lifecycle, all"] = sum(per.values())
+        if mode == "REST":
+            figures |= {f"REST CPU ms per lifecycle, {k}": v for k, v in per.items()}
+        figures[f"{mode} machine busy %"] = r.cpu["machine busy %"]
+    return figures
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    if args.baseline:
+
+        async def one_round(tree: baseline.Tree, i: int) -> dict[str, float]:
+            # one REST and one raw measurement, in the order round i takes without --baseline
+            return round_figures(await measure(args, tree, rounds=1, first_round=i - 1))
+
+        return await baseline.compare(
+            args,
+            key="rest_vs_raw",
+            title="REST overhead",
+            run_round=one_round,
+            higher_is_better={"REST lifecycles/s", "raw lifecycles/s", "REST/raw"},
+            settings="Each round: one REST and one raw measurement of "
+            f"{args.lifecycles} lifecycles (REST first in odd rounds), after {args.warmup} "
+            f"warm-up lifecycles per mode. {settings_note(args)}",
+        )
     started = datetime.now(UTC)
     load_at_start = load_average()
+    rounds = await measure(args, None, rounds=args.rounds, first_round=0)
+    body = report(rounds, args, provenance(args.database_url, started, load_at_start))
+    say("\n" + body)
+    if not args.no_doc:
+        write_section("rest_vs_raw", "REST overhead", body)
+    return 0
+
+
+async def measure(
+    args: argparse.Namespace, tree: baseline.Tree | None, *, rounds: int, first_round: int
+) -> list[Round]:
+    """``rounds`` REST and raw rounds on one fresh stack (of ``tree``'s worker and API, if
+    given), after the warm-up; round ``first_round`` decides which mode goes first."""
     worker_env = {"SENDMED_WORKER_POLLER_AUTOSCALING": "true"} if args.autoscale else {}
     worker_env |= eager_env(args.eager_activities)
-    with bench_database(args.database_url, "sendmed_bench_rest") as url:
-        async with running_stack(url, worker_env=worker_env) as stack:
+    root = tree.root if tree else None
+    with bench_database(args.database_url, "sendmed_bench_rest", root=root) as url:
+        async with running_stack(
+            url,
+            worker_env=worker_env,
+            root=root,
+            temporal_flags=tree.temporal_flags if tree else None,
+        ) as stack:
+            if tree is not None:
+                say(baseline.check_stack(tree, stack))
             token = await new_api_key(url, ["referrals:read", "referrals:write"])
             rest = RestDriver(stack.base_url, token)
             raw = RawDriver(
@@ -198,16 +261,16 @@ async def main_async(args: argparse.Namespace) -> int:
             for mode in ("REST", "raw"):
                 await run_round(mode, drivers[mode], stack, args.warmup, args.concurrency, serial)
                 serial += args.warmup
-            rounds: list[Round] = []
+            done: list[Round] = []
             deadline = time.monotonic() + args.max_minutes * 60
-            for i in range(args.rounds):
+            for i in range(first_round, first_round + rounds):
                 order = ("REST", "raw") if i % 2 == 0 else ("raw", "REST")
                 for mode in order:
                     r = await run_round(
                         mode, drivers[mode], stack, args.lifecycles, args.concurrency, serial
                     )
                     serial += args.lifecycles
-                    rounds.append(r)
+                    done.append(r)
                     say(
                         f"round {i + 1} {mode:>4}: {r.per_second:6.2f} lifecycles/s "
                         f"(p50 {percentile(r.latencies, 50):.2f} s; CPU s: "
@@ -218,11 +281,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     say(f"stopping after round {i + 1}: --max-minutes {args.max_minutes} reached")
                     break
             await rest.close()
-    body = report(rounds, args, provenance(args.database_url, started, load_at_start))
-    say("\n" + body)
-    if not args.no_doc:
-        write_section("rest_vs_raw", "REST overhead", body)
-    return 0
+    return done
 
 
 def main() -> int:
@@ -236,6 +295,7 @@ def main() -> int:
     parser.add_argument("--autoscale", action="store_true", help="poller autoscaling on")
     parser.add_argument("--eager-activities", action="store_true", help=EAGER_HELP)
     parser.add_argument("--no-doc", action="store_true", help="do not touch PERFORMANCE.md")
+    baseline.add_arguments(parser)
     args = parser.parse_args()
     with stop_on_sigterm():
         return asyncio.run(main_async(args))

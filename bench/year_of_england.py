@@ -43,6 +43,7 @@ from temporalio.api.enums.v1 import TimeoutType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import baseline  # noqa: E402
 from bench.harness import (  # noqa: E402
     EAGER_HELP,
     PG_BASE,
@@ -167,6 +168,42 @@ async def history_stats(
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    if args.baseline:
+        return await baseline.compare(
+            args,
+            key="year_of_england",
+            title="A year of England",
+            run_round=lambda tree, _i: one_run(args, tree),
+            higher_is_better={"referrals/s"},
+            settings=f"Each round: {args.referrals} referrals ({args.deemed_share:.0%} deemed), "
+            f"{args.concurrency} in flight, {args.workers} worker process(es), "
+            f"{eager_note(args.eager_activities)}, "
+            f"{'no webhooks' if args.no_webhooks else 'webhooks to a local receiver'}; history "
+            f"figures are means over up to {args.histories} fetched histories per path.",
+        )
+    body, _, failures = await measure(args, None)
+    say("\n" + body)
+    if failures:
+        say("\nfailures:\n" + "\n".join(failures[:20]))
+    if not args.no_doc:
+        write_section("year_of_england", "A year of England", body)
+    return 0 if not failures else 1
+
+
+async def one_run(args: argparse.Namespace, tree: baseline.Tree) -> dict[str, float]:
+    """One round of a --baseline comparison: the run on a fresh stack of ``tree``."""
+    body, figures, failures = await measure(args, tree)
+    say(body)
+    if failures:
+        raise RuntimeError(f"{len(failures)} referrals failed:\n" + "\n".join(failures[:20]))
+    return figures
+
+
+async def measure(
+    args: argparse.Namespace, tree: baseline.Tree | None
+) -> tuple[str, dict[str, float], list[str]]:
+    """The run on a fresh stack (of ``tree``'s worker and API, if given): the report, the
+    round's figures for a --baseline table, the failures."""
     started_at = datetime.now(UTC)
     load_at_start = load_average()
     rng = random.Random(2026)
@@ -174,13 +211,18 @@ async def main_async(args: argparse.Namespace) -> int:
         "deemed" if rng.random() < args.deemed_share else "declined" for _ in range(args.referrals)
     ]
     tally = Tally()
-    with bench_database(args.database_url, "sendmed_bench_year") as url:
+    root = tree.root if tree else None
+    with bench_database(args.database_url, "sendmed_bench_year", root=root) as url:
         async with running_stack(
             url,
             webhooks=not args.no_webhooks,
             workers=args.workers,
             worker_env=eager_env(args.eager_activities),
+            root=root,
+            temporal_flags=tree.temporal_flags if tree else None,
         ) as stack:
+            if tree is not None:
+                say(baseline.check_stack(tree, stack))
             token = await new_api_key(url, ["referrals:read", "referrals:write", "webhooks:manage"])
             rest = RestDriver(stack.base_url, token)
             if not args.no_webhooks:
@@ -318,13 +360,17 @@ async def main_async(args: argparse.Namespace) -> int:
         f"defaults, {eager_note(args.eager_activities)}), one API process, "
         f"{args.concurrency} referrals in flight.",
     ]
-    body = "\n".join(lines)
-    say("\n" + body)
-    if tally.failures:
-        say("\nfailures:\n" + "\n".join(tally.failures[:20]))
-    if not args.no_doc:
-        write_section("year_of_england", "A year of England", body)
-    return 0 if not tally.failures else 1
+    figures = {
+        "referrals/s": rate,
+        "CPU ms per referral, all": 1000 * total_cpu / done,
+        **{f"CPU ms per referral, {name}": 1000 * cpu[name] / done for name in cpu},
+        "history events, declined": statistics.mean(declined_events),
+        "history events, deemed": statistics.mean(deemed_events),
+        "history KB, declined": declined_kb,
+        "history KB, deemed": deemed_kb,
+        "referral p50 s": median_s,
+    }
+    return "\n".join(lines), figures, tally.failures
 
 
 def proc_status_self() -> int:
@@ -348,7 +394,12 @@ def main() -> int:
     parser.add_argument("--no-webhooks", action="store_true", help="no webhook subscription")
     parser.add_argument("--eager-activities", action="store_true", help=EAGER_HELP)
     parser.add_argument("--no-doc", action="store_true", help="do not touch PERFORMANCE.md")
+    parser.add_argument("--rounds", type=int, help="with --baseline: runs per side (default 3)")
+    baseline.add_arguments(parser)
     args = parser.parse_args()
+    if args.rounds is not None and not args.baseline:
+        parser.error("--rounds goes with --baseline (a run without it is one round)")
+    args.rounds = args.rounds or 3
     with stop_on_sigterm():
         return asyncio.run(main_async(args))
 
