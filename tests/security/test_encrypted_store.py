@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from pydantic import TypeAdapter
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -65,6 +66,8 @@ SECRETS = (
     PARENT_NAME.encode(),
 )
 PATCH_MARKER = "core_patch"
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+LOCAL_ACTIVITY_DATA = "data"  # the SDK's record: activity type, attempt, times
 SERVER_ARGS = ["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"]
 
 
@@ -98,6 +101,28 @@ def payloads_in(message: Message) -> Iterator[Payload]:
         for item in items:
             if isinstance(item, Message):
                 yield from payloads_in(item)
+
+
+def encoded_payloads(events: Iterable[HistoryEvent]) -> Iterator[Payload]:
+    """Every payload the data converter wrote: not a patch marker (the SDK writes it without
+    the codec, naming only the patch), nor a local activity marker's bookkeeping."""
+    for event in events:
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == PATCH_MARKER:
+            continue
+        if marker.marker_name == LOCAL_ACTIVITY_MARKER:
+            for name, details in marker.details.items():
+                if name != LOCAL_ACTIVITY_DATA:
+                    yield from payloads_in(details)
+            continue
+        yield from payloads_in(event)
+
+
+def local_activity_bookkeeping(events: Iterable[HistoryEvent]) -> Iterator[Payload]:
+    for event in events:
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == LOCAL_ACTIVITY_MARKER:
+            yield from payloads_in(marker.details[LOCAL_ACTIVITY_DATA])
 
 
 def store_bytes(store: Path) -> bytes:
@@ -175,12 +200,12 @@ async def test_store_holds_no_personal_data_and_the_codec_endpoint_decodes_it(
 
             # Every payload in the history is ciphertext under our key (a patch marker names
             # only the patch, in clear: the SDK writes it without the codec).
-            stored = [
-                p
-                for e in history.events
-                if e.marker_recorded_event_attributes.marker_name != PATCH_MARKER
-                for p in payloads_in(e)
-            ]
+            stored = list(encoded_payloads(history.events))
+            # A local activity's marker keeps the SDK's own record of it in clear: its type,
+            # attempt and times, never its input; its result is ciphertext like any other.
+            bookkeeping = [p.data for p in local_activity_bookkeeping(history.events)]
+            assert bookkeeping
+            assert not [s for s in SECRETS for data in bookkeeping if s in data]
             assert stored
             assert key_ids(stored) == {"2026-a"}
             assert all(p.metadata["encoding"] == b"binary/encrypted" for p in stored)
@@ -325,12 +350,7 @@ async def test_histories_written_under_the_old_key_are_read_after_rotation(
             assert old_closed.status is Status.CLOSED
 
         mixed = await running.fetch_history()
-        written = [
-            p
-            for e in mixed.events
-            if e.marker_recorded_event_attributes.marker_name != PATCH_MARKER
-            for p in payloads_in(e)
-        ]
+        written = list(encoded_payloads(mixed.events))
         assert key_ids(written) == {"2025", "2026"}
         # Replaying a history that spans both keys needs (only) the rotated keyring.
         replayer = Replayer(
