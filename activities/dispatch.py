@@ -43,9 +43,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import or_, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
@@ -218,7 +217,12 @@ class Attempt:
 
 
 class Ledger:
-    """The ``delivery`` table: insert once, claim atomically, record the outcome."""
+    """The ``delivery`` table: insert once, claim atomically, record the outcome.
+
+    The hot path of every send, so it speaks SQLAlchemy Core on autocommit connections: each
+    statement is its own transaction (as each ``session.commit()`` was), without the ORM's
+    unit of work or a ``BEGIN``/``COMMIT`` round trip around every statement, and ``UPDATE …
+    RETURNING`` reads the row it wrote instead of a second query."""
 
     def __init__(
         self,
@@ -228,25 +232,35 @@ class Ledger:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._dialect = dialect_of(sessionmaker)
+        self._engine = autocommit_engine(sessionmaker)
+        self._table = table_of(DeliveryRow)
         self._lease = timedelta(seconds=lease)
         self._send_timeout = send_timeout
 
+    def _insert(self, values: dict[str, Any]) -> Any:
+        stmt = insert_stmt(self._dialect, self._table).values(**values)
+        return stmt.on_conflict_do_nothing(index_elements=["key"])
+
+    async def _read(self, conn: AsyncConnection, key: str) -> DeliveryRow:
+        found = await _delivery(conn, select(self._table).where(self._table.c.key == key))
+        assert found is not None, "delivery row vanished"
+        return found
+
     async def ensure(self, values: dict[str, Any]) -> None:
-        async with self._sessionmaker() as session:
-            stmt = insert_stmt(self._dialect, table_of(DeliveryRow)).values(**values)
-            await session.exec(stmt.on_conflict_do_nothing(index_elements=["key"]))
-            await session.commit()
+        async with self._engine.connect() as conn:
+            await conn.execute(self._insert(values))
 
     async def get(self, key: str) -> DeliveryRow:
-        async with self._sessionmaker() as session:
-            row = await session.get(DeliveryRow, key)
-            assert row is not None, "delivery row vanished"
-            return row
+        async with self._engine.connect() as conn:
+            return await self._read(conn, key)
 
-    async def claim(self, key: str) -> Claimed | Settled | InFlight:
+    async def claim(
+        self, key: str, values: dict[str, Any] | None = None
+    ) -> Claimed | Settled | InFlight:
+        """Claim the row ``key`` (first inserted from ``values`` if given and not there yet)."""
         token = uuid.uuid4().hex
         now = utcnow()
-        table = table_of(DeliveryRow)
+        table = self._table
         stmt = (
             update(table)
             .where(
@@ -263,23 +277,23 @@ class Ledger:
                 attempts=table.c.attempts + 1,
                 updated_at=now,
             )
+            .returning(*table.c)
         )
-        async with self._sessionmaker() as session:  # one connection: update, then read
-            result: Any = await session.exec(stmt)
-            await session.commit()
-            claimed = int(result.rowcount or 0) == 1
-            found = await session.get(DeliveryRow, key)
-        assert found is not None, "delivery row vanished"
-        row = found
-        if claimed:
-            return Claimed(token, row)
+        async with self._engine.connect() as conn:  # one connection: insert, update, read
+            if values is not None:
+                await conn.execute(self._insert(values))
+            claimed = await _delivery(conn, stmt)
+            if claimed is not None:
+                return Claimed(token, claimed)
+            row = await self._read(conn, key)
         if row.status in (SENDING, PENDING):  # pending again: another attempt just let go
             return InFlight(row)
         return Settled(row)
 
-    async def finish(self, key: str, token: str, status: str, detail: str | None) -> None:
+    async def finish(self, key: str, token: str, status: str, detail: str | None) -> DeliveryRow:
+        """Settle (or release) the claim ``token`` holds; the row as it now is."""
         now = utcnow()
-        table = table_of(DeliveryRow)
+        table = self._table
         values: dict[str, Any] = {
             "status": status,
             "detail": detail,
@@ -292,10 +306,11 @@ class Ledger:
             update(table)
             .where(table.c.key == key, table.c.claim_token == token, table.c.status == SENDING)
             .values(**values)
+            .returning(*table.c)
         )
-        async with self._sessionmaker() as session:
-            await session.exec(stmt)
-            await session.commit()
+        async with self._engine.connect() as conn:
+            row = await _delivery(conn, stmt)
+            return row if row is not None else await self._read(conn, key)
 
     async def release(self, key: str, token: str, detail: str) -> None:
         """A transient failure: nothing was accepted, the next attempt may send at once."""
@@ -308,9 +323,11 @@ class Ledger:
         *,
         label: str,
         give_up: Callable[[DeliveryRow, str], PermanentFailure | None] | None = None,
+        values: dict[str, Any] | None = None,
     ) -> Attempt:
-        """Send the delivery ``key`` (its row inserted already) at most once: the one
-        exactly-once path of every email and webhook.
+        """Send the delivery ``key`` at most once: the one exactly-once path of every email
+        and webhook. Its row is inserted from ``values`` first if it is not there yet
+        (``ON CONFLICT DO NOTHING``); without ``values`` it must exist already.
 
         Claim the row; a row already settled is not sent again, and one another attempt is
         sending raises ``TransientFailure`` (retried). Otherwise ``send(row)``, bounded by the
@@ -321,7 +338,7 @@ class Ledger:
         through and leaves the row ``sending``: after the lease the next attempt sends again,
         with the same Message-ID or webhook-id.
         """
-        claim = await self.claim(key)
+        claim = await self.claim(key, values)
         if isinstance(claim, Settled):
             return Attempt(claim.row, new=False)
         if isinstance(claim, InFlight):
@@ -343,27 +360,40 @@ class Ledger:
             if final is None:
                 await self.release(key, claim.token, exc.detail)
                 raise TransientFailure(f"{label}: {exc.detail}") from exc
-            await self._failed(key, claim.token, final)
+            row = await self._failed(key, claim.token, final)
         except PermanentFailure as exc:
-            await self._failed(key, claim.token, exc)
+            row = await self._failed(key, claim.token, exc)
         else:
-            await self.finish(key, claim.token, SENT, None)
-        return Attempt(await self.get(key), new=True)
+            row = await self.finish(key, claim.token, SENT, None)
+        return Attempt(row, new=True)
 
-    async def _failed(self, key: str, token: str, exc: PermanentFailure) -> None:
-        await self.finish(key, token, FAILED, exc.detail)
+    async def _failed(self, key: str, token: str, exc: PermanentFailure) -> DeliveryRow:
+        row = await self.finish(key, token, FAILED, exc.detail)
         log.warning("delivery %s failed permanently: %s", key, exc.detail)
+        return row
 
     async def cancel(self, key: str, detail: str) -> None:
-        table = table_of(DeliveryRow)
+        table = self._table
         stmt = (
             update(table)
             .where(table.c.key == key, table.c.status == PENDING)
             .values(status=CANCELLED, detail=detail, updated_at=utcnow())
         )
-        async with self._sessionmaker() as session:
-            await session.exec(stmt)
-            await session.commit()
+        async with self._engine.connect() as conn:
+            await conn.execute(stmt)
+
+
+def autocommit_engine(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The sessionmaker's engine (same pool) with each statement its own transaction."""
+    bind = sessionmaker.kw.get("bind")
+    assert isinstance(bind, AsyncEngine), "sessionmaker must be bound to an engine"
+    return bind.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def _delivery(conn: AsyncConnection, stmt: Any) -> DeliveryRow | None:
+    """The one delivery row ``stmt`` returns (a SELECT or an ``… RETURNING``), or None."""
+    found = (await conn.execute(stmt)).first()
+    return None if found is None else DeliveryRow(**found._mapping)
 
 
 def _outcome(row: DeliveryRow) -> DeliveryOutcome:
@@ -420,34 +450,57 @@ class Dispatcher:
         self.config = config
         self.ledger = Ledger(sessionmaker, config.lease, config.send_timeout)
         self._dialect = dialect_of(sessionmaker)
+        self._engine = autocommit_engine(sessionmaker)
 
     # ------------------------------------------------------------------ reading
 
     async def case(self, referral_id: str) -> Case:
-        async with self.sessionmaker() as session:
-            row = await session.get(ReferralRow, referral_id)
-            if row is None:
-                raise RuntimeError("referral not projected yet")  # retried
-            referral = Referral.model_validate(row.snapshot)
-            council = await session.get(LocalAuthorityRow, referral.local_authority)
-            provider = await session.get(ProviderRow, council.provider_id) if council else None
-        if council is None or provider is None:
+        """The referral's snapshot, its council and the council's provider: one query."""
+        referrals = table_of(ReferralRow)
+        councils = table_of(LocalAuthorityRow)
+        providers = table_of(ProviderRow)
+        stmt = (
+            select(
+                referrals.c.snapshot,
+                councils.c.name.label("council"),
+                providers.c.id.label("provider_id"),
+                providers.c.name,
+                providers.c.phone,
+                providers.c.email,
+                providers.c.website,
+                providers.c.address,
+                providers.c.office_hours,
+            )
+            .select_from(referrals)
+            .outerjoin(councils, councils.c.code == referrals.c.local_authority)
+            .outerjoin(providers, providers.c.id == councils.c.provider_id)
+            .where(referrals.c.id == referral_id)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            raise RuntimeError("referral not projected yet")  # retried
+        referral = Referral.model_validate(row.snapshot)
+        if row.council is None or row.provider_id is None:
             raise RuntimeError(f"no provider registered for council {referral.local_authority}")
         issuer = Issuer(
-            name=provider.name,
-            phone=provider.phone,
-            email=provider.email,
-            website=provider.website,
-            address=provider.address,
-            office_hours=provider.office_hours,
+            name=row.name,
+            phone=row.phone,
+            email=row.email,
+            website=row.website,
+            address=row.address,
+            office_hours=row.office_hours,
         )
-        letterhead = Letterhead(issuer, council.name, self.config.base_url)
-        return Case(referral, letterhead, provider.email)
+        letterhead = Letterhead(issuer, row.council, self.config.base_url)
+        return Case(referral, letterhead, row.email)
 
     async def mediator_email(self, mediator_id: str) -> str | None:
-        async with self.sessionmaker() as session:
-            mediator = await session.get(MediatorRow, mediator_id)
-            return mediator.email if mediator else None
+        mediators = table_of(MediatorRow)
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(
+                select(mediators.c.email).where(mediators.c.id == mediator_id)
+            )
+        return str(found) if found is not None else None
 
     # ------------------------------------------------------------------ email
 
@@ -468,30 +521,30 @@ class Dispatcher:
         now = utcnow()
         deliverable = target.channel == "email" and target.address is not None
         unknown = target.detail == "unknown recipient"
-        await self.ledger.ensure(
-            {
-                "key": key,
-                "referral_id": case.referral.id,
-                "purpose": purpose,
-                "document_number": document_number,
-                "template": template,
-                "recipient": recipient,
-                "channel": target.channel,
-                "status": PENDING if deliverable else (FAILED if unknown else MANUAL),
-                "attempts": 0,
-                "message_id": message_id(key, self.config.mail_from),
-                "detail": target.detail,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        values = {
+            "key": key,
+            "referral_id": case.referral.id,
+            "purpose": purpose,
+            "document_number": document_number,
+            "template": template,
+            "recipient": recipient,
+            "channel": target.channel,
+            "status": PENDING if deliverable else (FAILED if unknown else MANUAL),
+            "attempts": 0,
+            "message_id": message_id(key, self.config.mail_from),
+            "detail": target.detail,
+            "created_at": now,
+            "updated_at": now,
+        }
         address = target.address
 
         async def send(row: DeliveryRow) -> None:
             assert address is not None
             await self.mailer.send(compose(address, row.created_at))
 
-        attempt = await self.ledger.send_once(key, send, label=f"{purpose} to {recipient}")
+        attempt = await self.ledger.send_once(
+            key, send, label=f"{purpose} to {recipient}", values=values
+        )
         if attempt.row.status == FAILED and escalate:
             await self.escalate(case, attempt.row)
         return _outcome(attempt.row)
@@ -566,11 +619,10 @@ class Dispatcher:
     async def subscriptions(
         self, event_type: str, local_authority: str
     ) -> list[WebhookSubscriptionRow]:
-        async with self.sessionmaker() as session:
-            result = await session.exec(
-                select(WebhookSubscriptionRow).where(col(WebhookSubscriptionRow.active).is_(True))
-            )
-            rows = list(result.all())
+        table = table_of(WebhookSubscriptionRow)
+        async with self._engine.connect() as conn:
+            result = await conn.execute(select(table).where(table.c.active.is_(True)))
+            rows = [WebhookSubscriptionRow(**found._mapping) for found in result]
         return [
             sub
             for sub in rows
@@ -601,26 +653,24 @@ class Dispatcher:
         await self._cancel_disabled(event_key, {sub.id for sub in subscriptions})
         for sub in subscriptions:
             key = f"{event_key}:webhook:{sub.id}"
-            await self.ledger.ensure(
-                {
-                    "key": key,
-                    "referral_id": referral_id,
-                    "purpose": purpose,
-                    "document_number": document_number,
-                    "event_type": event_type,
-                    "recipient": sub.id,
-                    "channel": "webhook",
-                    "subscription_id": sub.id,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "message_id": webhook_id(f"{event_key}:{sub.id}"),
-                    "payload": payload,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+            values = {
+                "key": key,
+                "referral_id": referral_id,
+                "purpose": purpose,
+                "document_number": document_number,
+                "event_type": event_type,
+                "recipient": sub.id,
+                "channel": "webhook",
+                "subscription_id": sub.id,
+                "status": PENDING,
+                "attempts": 0,
+                "message_id": webhook_id(f"{event_key}:{sub.id}"),
+                "payload": payload,
+                "created_at": now,
+                "updated_at": now,
+            }
             try:
-                outcome = await self._webhook(case, key, sub)
+                outcome = await self._webhook(case, key, sub, values)
             except TransientFailure as exc:
                 retry.append(exc.detail)
                 continue
@@ -631,20 +681,31 @@ class Dispatcher:
         return outcomes
 
     async def _cancel_disabled(self, event_key: str, active: set[str]) -> None:
-        """Rows still pending for subscriptions disabled since: never sent, marked cancelled."""
-        async with self.sessionmaker() as session:
-            result = await session.exec(
-                select(DeliveryRow).where(
-                    col(DeliveryRow.key).startswith(f"{event_key}:webhook:", autoescape=True),
-                    col(DeliveryRow.status) == PENDING,
-                )
+        """Rows still pending for subscriptions disabled since: never sent, marked cancelled
+        (one conditional ``UPDATE``)."""
+        table = table_of(DeliveryRow)
+        stmt = (
+            update(table)
+            .where(
+                table.c.key.startswith(f"{event_key}:webhook:", autoescape=True),
+                table.c.status == PENDING,
+                or_(table.c.subscription_id.is_(None), table.c.subscription_id.not_in(active)),
             )
-            stale = [row.key for row in result.all() if row.subscription_id not in active]
-        for key in stale:
-            await self.ledger.cancel(key, "subscription disabled before delivery")
+            .values(
+                status=CANCELLED,
+                detail="subscription disabled before delivery",
+                updated_at=utcnow(),
+            )
+        )
+        async with self._engine.connect() as conn:
+            await conn.execute(stmt)
 
     async def _webhook(
-        self, case: Case | None, key: str, sub: WebhookSubscriptionRow
+        self,
+        case: Case | None,
+        key: str,
+        sub: WebhookSubscriptionRow,
+        values: dict[str, Any] | None = None,
     ) -> DeliveryOutcome | None:
 
         async def send(row: DeliveryRow) -> None:
@@ -661,7 +722,9 @@ class Dispatcher:
                 f"gave up after {row.attempts} attempts over {hours:g} hours ({detail})"
             )
 
-        attempt = await self.ledger.send_once(key, send, label=f"webhook {sub.id}", give_up=give_up)
+        attempt = await self.ledger.send_once(
+            key, send, label=f"webhook {sub.id}", give_up=give_up, values=values
+        )
         row = attempt.row
         if row.status == CANCELLED:
             return None
@@ -678,8 +741,8 @@ class Dispatcher:
 
     async def _subscriber_succeeded(self, subscription_id: str) -> None:
         table = table_of(WebhookSubscriberHealthRow)
-        async with self.sessionmaker() as session:
-            await session.exec(
+        async with self._engine.connect() as conn:
+            await conn.execute(
                 update(table)
                 .where(
                     table.c.subscription_id == subscription_id,
@@ -687,7 +750,6 @@ class Dispatcher:
                 )
                 .values(consecutive_failures=0)
             )
-            await session.commit()
 
     async def _subscriber_failed(self, subscription_id: str) -> bool:
         """Count a delivery failed for good; True if that disabled the subscription now."""
