@@ -149,6 +149,21 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """The referral as projected and, when the registry has them, its council and provider."""
+
+    referral: Referral
+    letterhead: Letterhead | None
+    provider_email: str | None
+
+    def case(self) -> Case:
+        if self.letterhead is None:
+            council = self.referral.local_authority
+            raise RuntimeError(f"no provider registered for council {council}")  # retried
+        return Case(self.referral, self.letterhead, self.provider_email)
+
+
+@dataclass(frozen=True)
 class Reach:
     channel: Channel
     address: str | None = None
@@ -456,6 +471,10 @@ class Dispatcher:
 
     async def case(self, referral_id: str) -> Case:
         """The referral's snapshot, its council and the council's provider: one query."""
+        return (await self.snapshot(referral_id)).case()
+
+    async def snapshot(self, referral_id: str) -> Snapshot:
+        """As :meth:`case`, without requiring the provider (read in the same query)."""
         referrals = table_of(ReferralRow)
         councils = table_of(LocalAuthorityRow)
         providers = table_of(ProviderRow)
@@ -482,7 +501,7 @@ class Dispatcher:
             raise RuntimeError("referral not projected yet")  # retried
         referral = Referral.model_validate(row.snapshot)
         if row.council is None or row.provider_id is None:
-            raise RuntimeError(f"no provider registered for council {referral.local_authority}")
+            return Snapshot(referral, None, None)
         issuer = Issuer(
             name=row.name,
             phone=row.phone,
@@ -492,7 +511,7 @@ class Dispatcher:
             office_hours=row.office_hours,
         )
         letterhead = Letterhead(issuer, row.council, self.config.base_url)
-        return Case(referral, letterhead, row.email)
+        return Snapshot(referral, letterhead, row.email)
 
     async def mediator_email(self, mediator_id: str) -> str | None:
         mediators = table_of(MediatorRow)
