@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -207,37 +207,108 @@ def preferred_channel(referral: Referral, recipient: str) -> Channel:
 # --------------------------------------------------------------------------- the ledger
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A ``delivery`` row as the ledger reads it (a plain value: no ORM instance to build)."""
+
+    key: str
+    referral_id: str
+    purpose: str
+    document_number: str | None
+    event_type: str | None
+    template: str | None
+    recipient: str
+    channel: str
+    subscription_id: str | None
+    status: str
+    attempts: int
+    message_id: str
+    detail: str | None
+    payload: dict[str, Any] | None
+    claim_token: str | None
+    lease_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+_DELIVERY = table_of(DeliveryRow)
+_COLUMNS = tuple(_DELIVERY.c[name] for name in Delivery.__dataclass_fields__)
+
+# The ledger's statements, built once: parameters are bound per execution.
+_READ = select(*_COLUMNS).where(_DELIVERY.c.key == bindparam("k"))
+_CLAIM = (
+    update(_DELIVERY)
+    .where(
+        _DELIVERY.c.key == bindparam("k"),
+        or_(
+            _DELIVERY.c.status == PENDING,
+            (_DELIVERY.c.status == SENDING) & (_DELIVERY.c.lease_until < bindparam("now")),
+        ),
+    )
+    .values(
+        status=SENDING,
+        claim_token=bindparam("token"),
+        lease_until=bindparam("until"),
+        attempts=_DELIVERY.c.attempts + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(*_COLUMNS)
+)
+_SETTLE = update(_DELIVERY).where(
+    _DELIVERY.c.key == bindparam("k"),
+    _DELIVERY.c.claim_token == bindparam("token"),
+    _DELIVERY.c.status == SENDING,
+)
+_FINISH = _SETTLE.values(
+    status=bindparam("to"), detail=bindparam("why"), lease_until=None, updated_at=bindparam("now")
+).returning(*_COLUMNS)
+_FINISH_SENT = _SETTLE.values(
+    status=bindparam("to"),
+    detail=bindparam("why"),
+    lease_until=None,
+    updated_at=bindparam("now"),
+    sent_at=bindparam("now"),
+).returning(*_COLUMNS)
+_CANCEL = (
+    update(_DELIVERY)
+    .where(_DELIVERY.c.key == bindparam("k"), _DELIVERY.c.status == PENDING)
+    .values(status=CANCELLED, detail=bindparam("why"), updated_at=bindparam("now"))
+)
+
+
 @dataclass(frozen=True)
 class Claimed:
     token: str
-    row: DeliveryRow
+    row: Delivery
 
 
 @dataclass(frozen=True)
 class Settled:
-    row: DeliveryRow
+    row: Delivery
 
 
 @dataclass(frozen=True)
 class InFlight:
-    row: DeliveryRow
+    row: Delivery
 
 
 @dataclass(frozen=True)
 class Attempt:
     """The delivery's row after ``Ledger.send_once``; ``new``: settled by this attempt."""
 
-    row: DeliveryRow
+    row: Delivery
     new: bool
 
 
 class Ledger:
     """The ``delivery`` table: insert once, claim atomically, record the outcome.
 
-    The hot path of every send, so it speaks SQLAlchemy Core on autocommit connections: each
-    statement is its own transaction (as each ``session.commit()`` was), without the ORM's
-    unit of work or a ``BEGIN``/``COMMIT`` round trip around every statement, and ``UPDATE …
-    RETURNING`` reads the row it wrote instead of a second query."""
+    The hot path of every send, so it speaks SQLAlchemy Core on autocommit connections with
+    statements built once: each statement is its own transaction (as each
+    ``session.commit()`` was), without the ORM's unit of work or a ``BEGIN``/``COMMIT``
+    round trip around every statement, and ``UPDATE … RETURNING`` reads the row it wrote
+    instead of a second query."""
 
     def __init__(
         self,
@@ -246,58 +317,38 @@ class Ledger:
         send_timeout: float = 30.0,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._dialect = dialect_of(sessionmaker)
         self._engine = autocommit_engine(sessionmaker)
-        self._table = table_of(DeliveryRow)
+        self._insert = insert_stmt(dialect_of(sessionmaker), _DELIVERY).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
         self._lease = timedelta(seconds=lease)
         self._send_timeout = send_timeout
 
-    def _insert(self, values: dict[str, Any]) -> Any:
-        stmt = insert_stmt(self._dialect, self._table).values(**values)
-        return stmt.on_conflict_do_nothing(index_elements=["key"])
-
-    async def _read(self, conn: AsyncConnection, key: str) -> DeliveryRow:
-        found = await _delivery(conn, select(self._table).where(self._table.c.key == key))
+    async def _read(self, conn: AsyncConnection, key: str) -> Delivery:
+        found = await _delivery(conn, _READ, {"k": key})
         assert found is not None, "delivery row vanished"
         return found
 
     async def ensure(self, values: dict[str, Any]) -> None:
         async with self._engine.connect() as conn:
-            await conn.execute(self._insert(values))
+            await conn.execute(self._insert, values)
 
-    async def get(self, key: str) -> DeliveryRow:
+    async def get(self, key: str) -> Delivery:
         async with self._engine.connect() as conn:
             return await self._read(conn, key)
 
     async def claim(
         self, key: str, values: dict[str, Any] | None = None
     ) -> Claimed | Settled | InFlight:
-        """Claim the row ``key`` (first inserted from ``values`` if given and not there yet)."""
+        """Claim the row ``key`` (first inserted from ``values`` if given and not there yet):
+        pending, or sending with an expired lease."""
         token = uuid.uuid4().hex
         now = utcnow()
-        table = self._table
-        stmt = (
-            update(table)
-            .where(
-                table.c.key == key,
-                or_(
-                    table.c.status == PENDING,
-                    (table.c.status == SENDING) & (table.c.lease_until < now),
-                ),
-            )
-            .values(
-                status=SENDING,
-                claim_token=token,
-                lease_until=now + self._lease,
-                attempts=table.c.attempts + 1,
-                updated_at=now,
-            )
-            .returning(*table.c)
-        )
+        params = {"k": key, "now": now, "token": token, "until": now + self._lease}
         async with self._engine.connect() as conn:  # one connection: insert, update, read
             if values is not None:
-                await conn.execute(self._insert(values))
-            claimed = await _delivery(conn, stmt)
+                await conn.execute(self._insert, values)
+            claimed = await _delivery(conn, _CLAIM, params)
             if claimed is not None:
                 return Claimed(token, claimed)
             row = await self._read(conn, key)
@@ -305,26 +356,12 @@ class Ledger:
             return InFlight(row)
         return Settled(row)
 
-    async def finish(self, key: str, token: str, status: str, detail: str | None) -> DeliveryRow:
+    async def finish(self, key: str, token: str, status: str, detail: str | None) -> Delivery:
         """Settle (or release) the claim ``token`` holds; the row as it now is."""
-        now = utcnow()
-        table = self._table
-        values: dict[str, Any] = {
-            "status": status,
-            "detail": detail,
-            "lease_until": None,
-            "updated_at": now,
-        }
-        if status == SENT:
-            values["sent_at"] = now
-        stmt = (
-            update(table)
-            .where(table.c.key == key, table.c.claim_token == token, table.c.status == SENDING)
-            .values(**values)
-            .returning(*table.c)
-        )
+        params = {"k": key, "token": token, "now": utcnow(), "to": status, "why": detail}
+        stmt = _FINISH_SENT if status == SENT else _FINISH
         async with self._engine.connect() as conn:
-            row = await _delivery(conn, stmt)
+            row = await _delivery(conn, stmt, params)
             return row if row is not None else await self._read(conn, key)
 
     async def release(self, key: str, token: str, detail: str) -> None:
@@ -334,10 +371,10 @@ class Ledger:
     async def send_once(
         self,
         key: str,
-        send: Callable[[DeliveryRow], Awaitable[None]],
+        send: Callable[[Delivery], Awaitable[None]],
         *,
         label: str,
-        give_up: Callable[[DeliveryRow, str], PermanentFailure | None] | None = None,
+        give_up: Callable[[Delivery, str], PermanentFailure | None] | None = None,
         values: dict[str, Any] | None = None,
     ) -> Attempt:
         """Send the delivery ``key`` at most once: the one exactly-once path of every email
@@ -382,20 +419,14 @@ class Ledger:
             row = await self.finish(key, claim.token, SENT, None)
         return Attempt(row, new=True)
 
-    async def _failed(self, key: str, token: str, exc: PermanentFailure) -> DeliveryRow:
+    async def _failed(self, key: str, token: str, exc: PermanentFailure) -> Delivery:
         row = await self.finish(key, token, FAILED, exc.detail)
         log.warning("delivery %s failed permanently: %s", key, exc.detail)
         return row
 
     async def cancel(self, key: str, detail: str) -> None:
-        table = self._table
-        stmt = (
-            update(table)
-            .where(table.c.key == key, table.c.status == PENDING)
-            .values(status=CANCELLED, detail=detail, updated_at=utcnow())
-        )
         async with self._engine.connect() as conn:
-            await conn.execute(stmt)
+            await conn.execute(_CANCEL, {"k": key, "why": detail, "now": utcnow()})
 
 
 def autocommit_engine(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
@@ -405,13 +436,13 @@ def autocommit_engine(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEn
     return bind.execution_options(isolation_level="AUTOCOMMIT")
 
 
-async def _delivery(conn: AsyncConnection, stmt: Any) -> DeliveryRow | None:
+async def _delivery(conn: AsyncConnection, stmt: Any, params: dict[str, Any]) -> Delivery | None:
     """The one delivery row ``stmt`` returns (a SELECT or an ``… RETURNING``), or None."""
-    found = (await conn.execute(stmt)).first()
-    return None if found is None else DeliveryRow(**found._mapping)
+    found = (await conn.execute(stmt, params)).first()
+    return None if found is None else Delivery(*found)
 
 
-def _outcome(row: DeliveryRow) -> DeliveryOutcome:
+def _outcome(row: Delivery) -> DeliveryOutcome:
     status: Literal["sent", "failed", "manual"]
     if row.status == SENT:
         status = "sent"
@@ -557,7 +588,7 @@ class Dispatcher:
         }
         address = target.address
 
-        async def send(row: DeliveryRow) -> None:
+        async def send(row: Delivery) -> None:
             assert address is not None
             await self.mailer.send(compose(address, row.created_at))
 
@@ -568,7 +599,7 @@ class Dispatcher:
             await self.escalate(case, attempt.row)
         return _outcome(attempt.row)
 
-    async def escalate(self, case: Case, failed: DeliveryRow) -> None:
+    async def escalate(self, case: Case, failed: Delivery) -> None:
         """Tell the provider a delivery failed: the referral id and what, no personal data."""
         referral_id = case.referral.id
         what = (
@@ -727,11 +758,11 @@ class Dispatcher:
         values: dict[str, Any] | None = None,
     ) -> DeliveryOutcome | None:
 
-        async def send(row: DeliveryRow) -> None:
+        async def send(row: Delivery) -> None:
             secret = unseal(self.config.keyring, sub.secret, sub.id)
             await self.webhooks.send(sub.url, secret, row.message_id, body_bytes(row.payload or {}))
 
-        def give_up(row: DeliveryRow, detail: str) -> PermanentFailure | None:
+        def give_up(row: Delivery, detail: str) -> PermanentFailure | None:
             """Never retried for ever: after the retry window, a transient failure is final."""
             window = self.config.webhook_retry_window
             if utcnow() - row.created_at < window:
