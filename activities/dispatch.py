@@ -5,10 +5,11 @@ that a retried activity or a replayed workflow computes again identically (the d
 number or the workflow's effect key, plus the recipient or subscription). Its row in the
 ``delivery`` table moves ``pending → sending → sent | failed``:
 
-1. the row is inserted once (``ON CONFLICT DO NOTHING``);
-2. an attempt *claims* it with one conditional ``UPDATE`` (pending, or sending with an expired
-   lease): only one attempt at a time can send, and a row already ``sent`` or ``failed`` is
-   never sent again;
+1. the row is inserted once (``ON CONFLICT DO NOTHING``), already claimed by the attempt that
+   inserts it (``sending``, with that attempt's lease);
+2. any later attempt *claims* it with one conditional ``UPDATE`` (pending, or sending with an
+   expired lease): only one attempt at a time can send, and a row already ``sent`` or
+   ``failed`` is never sent again;
 3. the message goes out (bounded by ``send_timeout``), then the row says ``sent`` (or
    ``failed`` for a permanent failure, which also tells the provider). A transient failure
    puts the row back to ``pending`` and raises, so Temporal retries.
@@ -321,6 +322,7 @@ class Ledger:
         self._insert = insert_stmt(dialect_of(sessionmaker), _DELIVERY).on_conflict_do_nothing(
             index_elements=["key"]
         )
+        self._insert_claimed = self._insert.returning(*_COLUMNS)
         self._lease = timedelta(seconds=lease)
         self._send_timeout = send_timeout
 
@@ -346,7 +348,19 @@ class Ledger:
         now = utcnow()
         params = {"k": key, "now": now, "token": token, "until": now + self._lease}
         async with self._engine.connect() as conn:  # one connection: insert, update, read
-            if values is not None:
+            if values is not None and values["status"] == PENDING:
+                # A new row is inserted already claimed by this attempt (one statement).
+                first = values | {
+                    "status": SENDING,
+                    "claim_token": token,
+                    "lease_until": params["until"],
+                    "attempts": values.get("attempts", 0) + 1,
+                    "updated_at": now,
+                }
+                claimed = await _delivery(conn, self._insert_claimed, first)
+                if claimed is not None:
+                    return Claimed(token, claimed)
+            elif values is not None:
                 await conn.execute(self._insert, values)
             claimed = await _delivery(conn, _CLAIM, params)
             if claimed is not None:
@@ -479,6 +493,33 @@ class Retry(Exception):
 
 # --------------------------------------------------------------------------- the dispatcher
 
+_REFERRALS = table_of(ReferralRow)
+_COUNCILS = table_of(LocalAuthorityRow)
+_PROVIDERS = table_of(ProviderRow)
+_MEDIATORS = table_of(MediatorRow)
+_SUBSCRIPTIONS = table_of(WebhookSubscriptionRow)
+
+#: The referral's snapshot with its council's name and provider (``Dispatcher.snapshot``).
+_CASE = (
+    select(
+        _REFERRALS.c.snapshot,
+        _COUNCILS.c.name.label("council"),
+        _PROVIDERS.c.id.label("provider_id"),
+        _PROVIDERS.c.name,
+        _PROVIDERS.c.phone,
+        _PROVIDERS.c.email,
+        _PROVIDERS.c.website,
+        _PROVIDERS.c.address,
+        _PROVIDERS.c.office_hours,
+    )
+    .select_from(_REFERRALS)
+    .outerjoin(_COUNCILS, _COUNCILS.c.code == _REFERRALS.c.local_authority)
+    .outerjoin(_PROVIDERS, _PROVIDERS.c.id == _COUNCILS.c.provider_id)
+    .where(_REFERRALS.c.id == bindparam("id"))
+)
+_MEDIATOR_EMAIL = select(_MEDIATORS.c.email).where(_MEDIATORS.c.id == bindparam("id"))
+_ACTIVE_SUBSCRIPTIONS = select(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.active.is_(True))
+
 
 class Dispatcher:
     """Email and webhook delivery through the ledger, with escalation of permanent failures."""
@@ -506,28 +547,8 @@ class Dispatcher:
 
     async def snapshot(self, referral_id: str) -> Snapshot:
         """As :meth:`case`, without requiring the provider (read in the same query)."""
-        referrals = table_of(ReferralRow)
-        councils = table_of(LocalAuthorityRow)
-        providers = table_of(ProviderRow)
-        stmt = (
-            select(
-                referrals.c.snapshot,
-                councils.c.name.label("council"),
-                providers.c.id.label("provider_id"),
-                providers.c.name,
-                providers.c.phone,
-                providers.c.email,
-                providers.c.website,
-                providers.c.address,
-                providers.c.office_hours,
-            )
-            .select_from(referrals)
-            .outerjoin(councils, councils.c.code == referrals.c.local_authority)
-            .outerjoin(providers, providers.c.id == councils.c.provider_id)
-            .where(referrals.c.id == referral_id)
-        )
         async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
+            row = (await conn.execute(_CASE, {"id": referral_id})).first()
         if row is None:
             raise RuntimeError("referral not projected yet")  # retried
         referral = Referral.model_validate(row.snapshot)
@@ -545,11 +566,8 @@ class Dispatcher:
         return Snapshot(referral, letterhead, row.email)
 
     async def mediator_email(self, mediator_id: str) -> str | None:
-        mediators = table_of(MediatorRow)
         async with self._engine.connect() as conn:
-            found = await conn.scalar(
-                select(mediators.c.email).where(mediators.c.id == mediator_id)
-            )
+            found = await conn.scalar(_MEDIATOR_EMAIL, {"id": mediator_id})
         return str(found) if found is not None else None
 
     # ------------------------------------------------------------------ email
@@ -669,9 +687,8 @@ class Dispatcher:
     async def subscriptions(
         self, event_type: str, local_authority: str
     ) -> list[WebhookSubscriptionRow]:
-        table = table_of(WebhookSubscriptionRow)
         async with self._engine.connect() as conn:
-            result = await conn.execute(select(table).where(table.c.active.is_(True)))
+            result = await conn.execute(_ACTIVE_SUBSCRIPTIONS)
             rows = [WebhookSubscriptionRow(**found._mapping) for found in result]
         return [
             sub
