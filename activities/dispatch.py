@@ -717,7 +717,7 @@ class Dispatcher:
         retry: list[str] = []
         now = utcnow()
         subscriptions = await self.subscriptions(event_type, local_authority)
-        await self._cancel_disabled(event_key, {sub.id for sub in subscriptions})
+        await self._cancel_disabled(referral_id, event_key, {sub.id for sub in subscriptions})
         for sub in subscriptions:
             key = f"{event_key}:webhook:{sub.id}"
             values = {
@@ -747,13 +747,15 @@ class Dispatcher:
             raise Retry(retry)
         return outcomes
 
-    async def _cancel_disabled(self, event_key: str, active: set[str]) -> None:
+    async def _cancel_disabled(self, referral_id: str, event_key: str, active: set[str]) -> None:
         """Rows still pending for subscriptions disabled since: never sent, marked cancelled
-        (one conditional ``UPDATE``)."""
+        (one conditional ``UPDATE``; the referral's index finds them, the key's prefix cannot
+        use the primary key's index under a non-C collation)."""
         table = table_of(DeliveryRow)
         stmt = (
             update(table)
             .where(
+                table.c.referral_id == referral_id,
                 table.c.key.startswith(f"{event_key}:webhook:", autoescape=True),
                 table.c.status == PENDING,
                 or_(table.c.subscription_id.is_(None), table.c.subscription_id.not_in(active)),
