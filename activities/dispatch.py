@@ -5,10 +5,11 @@ that a retried activity or a replayed workflow computes again identically (the d
 number or the workflow's effect key, plus the recipient or subscription). Its row in the
 ``delivery`` table moves ``pending → sending → sent | failed``:
 
-1. the row is inserted once (``ON CONFLICT DO NOTHING``);
-2. an attempt *claims* it with one conditional ``UPDATE`` (pending, or sending with an expired
-   lease): only one attempt at a time can send, and a row already ``sent`` or ``failed`` is
-   never sent again;
+1. the row is inserted once (``ON CONFLICT DO NOTHING``), already claimed by the attempt that
+   inserts it (``sending``, with that attempt's lease);
+2. any later attempt *claims* it with one conditional ``UPDATE`` (pending, or sending with an
+   expired lease): only one attempt at a time can send, and a row already ``sent`` or
+   ``failed`` is never sent again;
 3. the message goes out (bounded by ``send_timeout``), then the row says ``sent`` (or
    ``failed`` for a permanent failure, which also tells the provider). A transient failure
    puts the row back to ``pending`` and raises, so Temporal retries.
@@ -43,9 +44,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import or_, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
@@ -150,6 +150,21 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """The referral as projected and, when the registry has them, its council and provider."""
+
+    referral: Referral
+    letterhead: Letterhead | None
+    provider_email: str | None
+
+    def case(self) -> Case:
+        if self.letterhead is None:
+            council = self.referral.local_authority
+            raise RuntimeError(f"no provider registered for council {council}")  # retried
+        return Case(self.referral, self.letterhead, self.provider_email)
+
+
+@dataclass(frozen=True)
 class Reach:
     channel: Channel
     address: str | None = None
@@ -193,32 +208,108 @@ def preferred_channel(referral: Referral, recipient: str) -> Channel:
 # --------------------------------------------------------------------------- the ledger
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A ``delivery`` row as the ledger reads it (a plain value: no ORM instance to build)."""
+
+    key: str
+    referral_id: str
+    purpose: str
+    document_number: str | None
+    event_type: str | None
+    template: str | None
+    recipient: str
+    channel: str
+    subscription_id: str | None
+    status: str
+    attempts: int
+    message_id: str
+    detail: str | None
+    payload: dict[str, Any] | None
+    claim_token: str | None
+    lease_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+_DELIVERY = table_of(DeliveryRow)
+_COLUMNS = tuple(_DELIVERY.c[name] for name in Delivery.__dataclass_fields__)
+
+# The ledger's statements, built once: parameters are bound per execution.
+_READ = select(*_COLUMNS).where(_DELIVERY.c.key == bindparam("k"))
+_CLAIM = (
+    update(_DELIVERY)
+    .where(
+        _DELIVERY.c.key == bindparam("k"),
+        or_(
+            _DELIVERY.c.status == PENDING,
+            (_DELIVERY.c.status == SENDING) & (_DELIVERY.c.lease_until < bindparam("now")),
+        ),
+    )
+    .values(
+        status=SENDING,
+        claim_token=bindparam("token"),
+        lease_until=bindparam("until"),
+        attempts=_DELIVERY.c.attempts + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(*_COLUMNS)
+)
+_SETTLE = update(_DELIVERY).where(
+    _DELIVERY.c.key == bindparam("k"),
+    _DELIVERY.c.claim_token == bindparam("token"),
+    _DELIVERY.c.status == SENDING,
+)
+_FINISH = _SETTLE.values(
+    status=bindparam("to"), detail=bindparam("why"), lease_until=None, updated_at=bindparam("now")
+).returning(*_COLUMNS)
+_FINISH_SENT = _SETTLE.values(
+    status=bindparam("to"),
+    detail=bindparam("why"),
+    lease_until=None,
+    updated_at=bindparam("now"),
+    sent_at=bindparam("now"),
+).returning(*_COLUMNS)
+_CANCEL = (
+    update(_DELIVERY)
+    .where(_DELIVERY.c.key == bindparam("k"), _DELIVERY.c.status == PENDING)
+    .values(status=CANCELLED, detail=bindparam("why"), updated_at=bindparam("now"))
+)
+
+
 @dataclass(frozen=True)
 class Claimed:
     token: str
-    row: DeliveryRow
+    row: Delivery
 
 
 @dataclass(frozen=True)
 class Settled:
-    row: DeliveryRow
+    row: Delivery
 
 
 @dataclass(frozen=True)
 class InFlight:
-    row: DeliveryRow
+    row: Delivery
 
 
 @dataclass(frozen=True)
 class Attempt:
     """The delivery's row after ``Ledger.send_once``; ``new``: settled by this attempt."""
 
-    row: DeliveryRow
+    row: Delivery
     new: bool
 
 
 class Ledger:
-    """The ``delivery`` table: insert once, claim atomically, record the outcome."""
+    """The ``delivery`` table: insert once, claim atomically, record the outcome.
+
+    The hot path of every send, so it speaks SQLAlchemy Core on autocommit connections with
+    statements built once: each statement is its own transaction (as each
+    ``session.commit()`` was), without the ORM's unit of work or a ``BEGIN``/``COMMIT``
+    round trip around every statement, and ``UPDATE … RETURNING`` reads the row it wrote
+    instead of a second query."""
 
     def __init__(
         self,
@@ -227,75 +318,65 @@ class Ledger:
         send_timeout: float = 30.0,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._dialect = dialect_of(sessionmaker)
+        self._engine = autocommit_engine(sessionmaker)
+        self._insert = insert_stmt(dialect_of(sessionmaker), _DELIVERY).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
+        self._insert_claimed = self._insert.returning(*_COLUMNS)
         self._lease = timedelta(seconds=lease)
         self._send_timeout = send_timeout
 
+    async def _read(self, conn: AsyncConnection, key: str) -> Delivery:
+        found = await _delivery(conn, _READ, {"k": key})
+        assert found is not None, "delivery row vanished"
+        return found
+
     async def ensure(self, values: dict[str, Any]) -> None:
-        async with self._sessionmaker() as session:
-            stmt = insert_stmt(self._dialect, table_of(DeliveryRow)).values(**values)
-            await session.exec(stmt.on_conflict_do_nothing(index_elements=["key"]))
-            await session.commit()
+        async with self._engine.connect() as conn:
+            await conn.execute(self._insert, values)
 
-    async def get(self, key: str) -> DeliveryRow:
-        async with self._sessionmaker() as session:
-            row = await session.get(DeliveryRow, key)
-            assert row is not None, "delivery row vanished"
-            return row
+    async def get(self, key: str) -> Delivery:
+        async with self._engine.connect() as conn:
+            return await self._read(conn, key)
 
-    async def claim(self, key: str) -> Claimed | Settled | InFlight:
+    async def claim(
+        self, key: str, values: dict[str, Any] | None = None
+    ) -> Claimed | Settled | InFlight:
+        """Claim the row ``key`` (first inserted from ``values`` if given and not there yet):
+        pending, or sending with an expired lease."""
         token = uuid.uuid4().hex
         now = utcnow()
-        table = table_of(DeliveryRow)
-        stmt = (
-            update(table)
-            .where(
-                table.c.key == key,
-                or_(
-                    table.c.status == PENDING,
-                    (table.c.status == SENDING) & (table.c.lease_until < now),
-                ),
-            )
-            .values(
-                status=SENDING,
-                claim_token=token,
-                lease_until=now + self._lease,
-                attempts=table.c.attempts + 1,
-                updated_at=now,
-            )
-        )
-        async with self._sessionmaker() as session:  # one connection: update, then read
-            result: Any = await session.exec(stmt)
-            await session.commit()
-            claimed = int(result.rowcount or 0) == 1
-            found = await session.get(DeliveryRow, key)
-        assert found is not None, "delivery row vanished"
-        row = found
-        if claimed:
-            return Claimed(token, row)
+        params = {"k": key, "now": now, "token": token, "until": now + self._lease}
+        async with self._engine.connect() as conn:  # one connection: insert, update, read
+            if values is not None and values["status"] == PENDING:
+                # A new row is inserted already claimed by this attempt (one statement).
+                first = values | {
+                    "status": SENDING,
+                    "claim_token": token,
+                    "lease_until": params["until"],
+                    "attempts": values.get("attempts", 0) + 1,
+                    "updated_at": now,
+                }
+                claimed = await _delivery(conn, self._insert_claimed, first)
+                if claimed is not None:
+                    return Claimed(token, claimed)
+            elif values is not None:
+                await conn.execute(self._insert, values)
+            claimed = await _delivery(conn, _CLAIM, params)
+            if claimed is not None:
+                return Claimed(token, claimed)
+            row = await self._read(conn, key)
         if row.status in (SENDING, PENDING):  # pending again: another attempt just let go
             return InFlight(row)
         return Settled(row)
 
-    async def finish(self, key: str, token: str, status: str, detail: str | None) -> None:
-        now = utcnow()
-        table = table_of(DeliveryRow)
-        values: dict[str, Any] = {
-            "status": status,
-            "detail": detail,
-            "lease_until": None,
-            "updated_at": now,
-        }
-        if status == SENT:
-            values["sent_at"] = now
-        stmt = (
-            update(table)
-            .where(table.c.key == key, table.c.claim_token == token, table.c.status == SENDING)
-            .values(**values)
-        )
-        async with self._sessionmaker() as session:
-            await session.exec(stmt)
-            await session.commit()
+    async def finish(self, key: str, token: str, status: str, detail: str | None) -> Delivery:
+        """Settle (or release) the claim ``token`` holds; the row as it now is."""
+        params = {"k": key, "token": token, "now": utcnow(), "to": status, "why": detail}
+        stmt = _FINISH_SENT if status == SENT else _FINISH
+        async with self._engine.connect() as conn:
+            row = await _delivery(conn, stmt, params)
+            return row if row is not None else await self._read(conn, key)
 
     async def release(self, key: str, token: str, detail: str) -> None:
         """A transient failure: nothing was accepted, the next attempt may send at once."""
@@ -304,13 +385,15 @@ class Ledger:
     async def send_once(
         self,
         key: str,
-        send: Callable[[DeliveryRow], Awaitable[None]],
+        send: Callable[[Delivery], Awaitable[None]],
         *,
         label: str,
-        give_up: Callable[[DeliveryRow, str], PermanentFailure | None] | None = None,
+        give_up: Callable[[Delivery, str], PermanentFailure | None] | None = None,
+        values: dict[str, Any] | None = None,
     ) -> Attempt:
-        """Send the delivery ``key`` (its row inserted already) at most once: the one
-        exactly-once path of every email and webhook.
+        """Send the delivery ``key`` at most once: the one exactly-once path of every email
+        and webhook. Its row is inserted from ``values`` first if it is not there yet
+        (``ON CONFLICT DO NOTHING``); without ``values`` it must exist already.
 
         Claim the row; a row already settled is not sent again, and one another attempt is
         sending raises ``TransientFailure`` (retried). Otherwise ``send(row)``, bounded by the
@@ -321,7 +404,7 @@ class Ledger:
         through and leaves the row ``sending``: after the lease the next attempt sends again,
         with the same Message-ID or webhook-id.
         """
-        claim = await self.claim(key)
+        claim = await self.claim(key, values)
         if isinstance(claim, Settled):
             return Attempt(claim.row, new=False)
         if isinstance(claim, InFlight):
@@ -343,30 +426,37 @@ class Ledger:
             if final is None:
                 await self.release(key, claim.token, exc.detail)
                 raise TransientFailure(f"{label}: {exc.detail}") from exc
-            await self._failed(key, claim.token, final)
+            row = await self._failed(key, claim.token, final)
         except PermanentFailure as exc:
-            await self._failed(key, claim.token, exc)
+            row = await self._failed(key, claim.token, exc)
         else:
-            await self.finish(key, claim.token, SENT, None)
-        return Attempt(await self.get(key), new=True)
+            row = await self.finish(key, claim.token, SENT, None)
+        return Attempt(row, new=True)
 
-    async def _failed(self, key: str, token: str, exc: PermanentFailure) -> None:
-        await self.finish(key, token, FAILED, exc.detail)
+    async def _failed(self, key: str, token: str, exc: PermanentFailure) -> Delivery:
+        row = await self.finish(key, token, FAILED, exc.detail)
         log.warning("delivery %s failed permanently: %s", key, exc.detail)
+        return row
 
     async def cancel(self, key: str, detail: str) -> None:
-        table = table_of(DeliveryRow)
-        stmt = (
-            update(table)
-            .where(table.c.key == key, table.c.status == PENDING)
-            .values(status=CANCELLED, detail=detail, updated_at=utcnow())
-        )
-        async with self._sessionmaker() as session:
-            await session.exec(stmt)
-            await session.commit()
+        async with self._engine.connect() as conn:
+            await conn.execute(_CANCEL, {"k": key, "why": detail, "now": utcnow()})
 
 
-def _outcome(row: DeliveryRow) -> DeliveryOutcome:
+def autocommit_engine(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The sessionmaker's engine (same pool) with each statement its own transaction."""
+    bind = sessionmaker.kw.get("bind")
+    assert isinstance(bind, AsyncEngine), "sessionmaker must be bound to an engine"
+    return bind.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def _delivery(conn: AsyncConnection, stmt: Any, params: dict[str, Any]) -> Delivery | None:
+    """The one delivery row ``stmt`` returns (a SELECT or an ``… RETURNING``), or None."""
+    found = (await conn.execute(stmt, params)).first()
+    return None if found is None else Delivery(*found)
+
+
+def _outcome(row: Delivery) -> DeliveryOutcome:
     status: Literal["sent", "failed", "manual"]
     if row.status == SENT:
         status = "sent"
@@ -403,6 +493,49 @@ class Retry(Exception):
 
 # --------------------------------------------------------------------------- the dispatcher
 
+_REFERRALS = table_of(ReferralRow)
+_COUNCILS = table_of(LocalAuthorityRow)
+_PROVIDERS = table_of(ProviderRow)
+_MEDIATORS = table_of(MediatorRow)
+_SUBSCRIPTIONS = table_of(WebhookSubscriptionRow)
+
+#: The referral's snapshot with its council's name and provider (``Dispatcher.snapshot``).
+_CASE = (
+    select(
+        _REFERRALS.c.snapshot,
+        _COUNCILS.c.name.label("council"),
+        _PROVIDERS.c.id.label("provider_id"),
+        _PROVIDERS.c.name,
+        _PROVIDERS.c.phone,
+        _PROVIDERS.c.email,
+        _PROVIDERS.c.website,
+        _PROVIDERS.c.address,
+        _PROVIDERS.c.office_hours,
+    )
+    .select_from(_REFERRALS)
+    .outerjoin(_COUNCILS, _COUNCILS.c.code == _REFERRALS.c.local_authority)
+    .outerjoin(_PROVIDERS, _PROVIDERS.c.id == _COUNCILS.c.provider_id)
+    .where(_REFERRALS.c.id == bindparam("id"))
+)
+# The same, for a referral already in hand (the projection's webhooks).
+_LETTERHEAD = (
+    select(
+        _COUNCILS.c.name.label("council"),
+        _PROVIDERS.c.id.label("provider_id"),
+        _PROVIDERS.c.name,
+        _PROVIDERS.c.phone,
+        _PROVIDERS.c.email,
+        _PROVIDERS.c.website,
+        _PROVIDERS.c.address,
+        _PROVIDERS.c.office_hours,
+    )
+    .select_from(_COUNCILS)
+    .outerjoin(_PROVIDERS, _PROVIDERS.c.id == _COUNCILS.c.provider_id)
+    .where(_COUNCILS.c.code == bindparam("code"))
+)
+_MEDIATOR_EMAIL = select(_MEDIATORS.c.email).where(_MEDIATORS.c.id == bindparam("id"))
+_ACTIVE_SUBSCRIPTIONS = select(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.active.is_(True))
+
 
 class Dispatcher:
     """Email and webhook delivery through the ledger, with escalation of permanent failures."""
@@ -420,39 +553,49 @@ class Dispatcher:
         self.config = config
         self.ledger = Ledger(sessionmaker, config.lease, config.send_timeout)
         self._dialect = dialect_of(sessionmaker)
+        self._engine = autocommit_engine(sessionmaker)
 
     # ------------------------------------------------------------------ reading
 
     async def case(self, referral_id: str) -> Case:
-        async with self.sessionmaker() as session:
-            row = await session.get(ReferralRow, referral_id)
-            if row is None:
-                raise RuntimeError("referral not projected yet")  # retried
-            referral = Referral.model_validate(row.snapshot)
-        return await self.case_of(referral)
+        """The referral's snapshot, its council and the council's provider: one query."""
+        return (await self.snapshot(referral_id)).case()
 
     async def case_of(self, referral: Referral) -> Case:
-        """The case of a referral already in hand (as projected): its council and provider."""
-        async with self.sessionmaker() as session:
-            council = await session.get(LocalAuthorityRow, referral.local_authority)
-            provider = await session.get(ProviderRow, council.provider_id) if council else None
-        if council is None or provider is None:
-            raise RuntimeError(f"no provider registered for council {referral.local_authority}")
+        """The case of a referral already in hand (as just projected): its council and its
+        provider, without reading and validating the snapshot again."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_LETTERHEAD, {"code": referral.local_authority})).first()
+        if row is None or row.provider_id is None:
+            return Snapshot(referral, None, None).case()
+        return Snapshot(referral, self._letterhead(row), row.email).case()
+
+    async def snapshot(self, referral_id: str) -> Snapshot:
+        """As :meth:`case`, without requiring the provider (read in the same query)."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_CASE, {"id": referral_id})).first()
+        if row is None:
+            raise RuntimeError("referral not projected yet")  # retried
+        referral = Referral.model_validate(row.snapshot)
+        if row.council is None or row.provider_id is None:
+            return Snapshot(referral, None, None)
+        return Snapshot(referral, self._letterhead(row), row.email)
+
+    def _letterhead(self, row: Any) -> Letterhead:
         issuer = Issuer(
-            name=provider.name,
-            phone=provider.phone,
-            email=provider.email,
-            website=provider.website,
-            address=provider.address,
-            office_hours=provider.office_hours,
+            name=row.name,
+            phone=row.phone,
+            email=row.email,
+            website=row.website,
+            address=row.address,
+            office_hours=row.office_hours,
         )
-        letterhead = Letterhead(issuer, council.name, self.config.base_url)
-        return Case(referral, letterhead, provider.email)
+        return Letterhead(issuer, row.council, self.config.base_url)
 
     async def mediator_email(self, mediator_id: str) -> str | None:
-        async with self.sessionmaker() as session:
-            mediator = await session.get(MediatorRow, mediator_id)
-            return mediator.email if mediator else None
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(_MEDIATOR_EMAIL, {"id": mediator_id})
+        return str(found) if found is not None else None
 
     # ------------------------------------------------------------------ email
 
@@ -473,35 +616,35 @@ class Dispatcher:
         now = utcnow()
         deliverable = target.channel == "email" and target.address is not None
         unknown = target.detail == "unknown recipient"
-        await self.ledger.ensure(
-            {
-                "key": key,
-                "referral_id": case.referral.id,
-                "purpose": purpose,
-                "document_number": document_number,
-                "template": template,
-                "recipient": recipient,
-                "channel": target.channel,
-                "status": PENDING if deliverable else (FAILED if unknown else MANUAL),
-                "attempts": 0,
-                "message_id": message_id(key, self.config.mail_from),
-                "detail": target.detail,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        values = {
+            "key": key,
+            "referral_id": case.referral.id,
+            "purpose": purpose,
+            "document_number": document_number,
+            "template": template,
+            "recipient": recipient,
+            "channel": target.channel,
+            "status": PENDING if deliverable else (FAILED if unknown else MANUAL),
+            "attempts": 0,
+            "message_id": message_id(key, self.config.mail_from),
+            "detail": target.detail,
+            "created_at": now,
+            "updated_at": now,
+        }
         address = target.address
 
-        async def send(row: DeliveryRow) -> None:
+        async def send(row: Delivery) -> None:
             assert address is not None
             await self.mailer.send(compose(address, row.created_at))
 
-        attempt = await self.ledger.send_once(key, send, label=f"{purpose} to {recipient}")
+        attempt = await self.ledger.send_once(
+            key, send, label=f"{purpose} to {recipient}", values=values
+        )
         if attempt.row.status == FAILED and escalate:
             await self.escalate(case, attempt.row)
         return _outcome(attempt.row)
 
-    async def escalate(self, case: Case, failed: DeliveryRow) -> None:
+    async def escalate(self, case: Case, failed: Delivery) -> None:
         """Tell the provider a delivery failed: the referral id and what, no personal data."""
         referral_id = case.referral.id
         what = (
@@ -571,11 +714,9 @@ class Dispatcher:
     async def subscriptions(
         self, event_type: str, local_authority: str
     ) -> list[WebhookSubscriptionRow]:
-        async with self.sessionmaker() as session:
-            result = await session.exec(
-                select(WebhookSubscriptionRow).where(col(WebhookSubscriptionRow.active).is_(True))
-            )
-            rows = list(result.all())
+        async with self._engine.connect() as conn:
+            result = await conn.execute(_ACTIVE_SUBSCRIPTIONS)
+            rows = [WebhookSubscriptionRow(**found._mapping) for found in result]
         return [
             sub
             for sub in rows
@@ -603,29 +744,27 @@ class Dispatcher:
         retry: list[str] = []
         now = utcnow()
         subscriptions = await self.subscriptions(event_type, local_authority)
-        await self._cancel_disabled(event_key, {sub.id for sub in subscriptions})
+        await self._cancel_disabled(referral_id, event_key, {sub.id for sub in subscriptions})
         for sub in subscriptions:
             key = f"{event_key}:webhook:{sub.id}"
-            await self.ledger.ensure(
-                {
-                    "key": key,
-                    "referral_id": referral_id,
-                    "purpose": purpose,
-                    "document_number": document_number,
-                    "event_type": event_type,
-                    "recipient": sub.id,
-                    "channel": "webhook",
-                    "subscription_id": sub.id,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "message_id": webhook_id(f"{event_key}:{sub.id}"),
-                    "payload": payload,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+            values = {
+                "key": key,
+                "referral_id": referral_id,
+                "purpose": purpose,
+                "document_number": document_number,
+                "event_type": event_type,
+                "recipient": sub.id,
+                "channel": "webhook",
+                "subscription_id": sub.id,
+                "status": PENDING,
+                "attempts": 0,
+                "message_id": webhook_id(f"{event_key}:{sub.id}"),
+                "payload": payload,
+                "created_at": now,
+                "updated_at": now,
+            }
             try:
-                outcome = await self._webhook(case, key, sub)
+                outcome = await self._webhook(case, key, sub, values)
             except TransientFailure as exc:
                 retry.append(exc.detail)
                 continue
@@ -635,28 +774,41 @@ class Dispatcher:
             raise Retry(retry)
         return outcomes
 
-    async def _cancel_disabled(self, event_key: str, active: set[str]) -> None:
-        """Rows still pending for subscriptions disabled since: never sent, marked cancelled."""
-        async with self.sessionmaker() as session:
-            result = await session.exec(
-                select(DeliveryRow).where(
-                    col(DeliveryRow.key).startswith(f"{event_key}:webhook:", autoescape=True),
-                    col(DeliveryRow.status) == PENDING,
-                )
+    async def _cancel_disabled(self, referral_id: str, event_key: str, active: set[str]) -> None:
+        """Rows still pending for subscriptions disabled since: never sent, marked cancelled
+        (one conditional ``UPDATE``; the referral's index finds them, the key's prefix cannot
+        use the primary key's index under a non-C collation)."""
+        table = table_of(DeliveryRow)
+        stmt = (
+            update(table)
+            .where(
+                table.c.referral_id == referral_id,
+                table.c.key.startswith(f"{event_key}:webhook:", autoescape=True),
+                table.c.status == PENDING,
+                or_(table.c.subscription_id.is_(None), table.c.subscription_id.not_in(active)),
             )
-            stale = [row.key for row in result.all() if row.subscription_id not in active]
-        for key in stale:
-            await self.ledger.cancel(key, "subscription disabled before delivery")
+            .values(
+                status=CANCELLED,
+                detail="subscription disabled before delivery",
+                updated_at=utcnow(),
+            )
+        )
+        async with self._engine.connect() as conn:
+            await conn.execute(stmt)
 
     async def _webhook(
-        self, case: Case | None, key: str, sub: WebhookSubscriptionRow
+        self,
+        case: Case | None,
+        key: str,
+        sub: WebhookSubscriptionRow,
+        values: dict[str, Any] | None = None,
     ) -> DeliveryOutcome | None:
 
-        async def send(row: DeliveryRow) -> None:
+        async def send(row: Delivery) -> None:
             secret = unseal(self.config.keyring, sub.secret, sub.id)
             await self.webhooks.send(sub.url, secret, row.message_id, body_bytes(row.payload or {}))
 
-        def give_up(row: DeliveryRow, detail: str) -> PermanentFailure | None:
+        def give_up(row: Delivery, detail: str) -> PermanentFailure | None:
             """Never retried for ever: after the retry window, a transient failure is final."""
             window = self.config.webhook_retry_window
             if utcnow() - row.created_at < window:
@@ -666,7 +818,9 @@ class Dispatcher:
                 f"gave up after {row.attempts} attempts over {hours:g} hours ({detail})"
             )
 
-        attempt = await self.ledger.send_once(key, send, label=f"webhook {sub.id}", give_up=give_up)
+        attempt = await self.ledger.send_once(
+            key, send, label=f"webhook {sub.id}", give_up=give_up, values=values
+        )
         row = attempt.row
         if row.status == CANCELLED:
             return None
@@ -683,8 +837,8 @@ class Dispatcher:
 
     async def _subscriber_succeeded(self, subscription_id: str) -> None:
         table = table_of(WebhookSubscriberHealthRow)
-        async with self.sessionmaker() as session:
-            await session.exec(
+        async with self._engine.connect() as conn:
+            await conn.execute(
                 update(table)
                 .where(
                     table.c.subscription_id == subscription_id,
@@ -692,7 +846,6 @@ class Dispatcher:
                 )
                 .values(consecutive_failures=0)
             )
-            await session.commit()
 
     async def _subscriber_failed(self, subscription_id: str) -> bool:
         """Count a delivery failed for good; True if that disabled the subscription now."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -25,6 +26,7 @@ from activities.dispatch import (
     DispatchConfig,
     Dispatcher,
     Retry,
+    autocommit_engine,
     keepalive,
     reach,
     utcnow,
@@ -73,6 +75,7 @@ class DocumentActivities:
         self._dispatcher = Dispatcher(sessionmaker, mailer, webhooks, config)
         self._sessionmaker = sessionmaker
         self._dialect = dialect_of(sessionmaker)
+        self._engine = autocommit_engine(sessionmaker)
         self._config = config
         self._minter = LinkMinter(sessionmaker, config)
 
@@ -163,9 +166,10 @@ class DocumentActivities:
         return existing
 
     async def _stored(self, number: str) -> DocumentRow | None:
-        async with self._sessionmaker() as session:
-            row: DocumentRow | None = await session.get(DocumentRow, number)
-            return row
+        table = table_of(DocumentRow)
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(select(table).where(table.c.number == number))).first()
+        return None if found is None else DocumentRow(**found._mapping)
 
     async def _store(self, case: Case, req: DocumentRequest, rendered: RenderedDocument) -> None:
         values = {
@@ -186,10 +190,9 @@ class DocumentActivities:
             "request_key": req.key,
             "created_at": utcnow(),
         }
-        async with self._sessionmaker() as session:
-            stmt = insert_stmt(self._dialect, table_of(DocumentRow)).values(**values)
-            await session.exec(stmt.on_conflict_do_nothing(index_elements=["number"]))
-            await session.commit()
+        stmt = insert_stmt(self._dialect, table_of(DocumentRow)).values(**values)
+        async with self._engine.connect() as conn:
+            await conn.execute(stmt.on_conflict_do_nothing(index_elements=["number"]))
 
     async def _copy(
         self, case: Case, req: DocumentRequest, document: DocumentRow, recipient: str
@@ -199,10 +202,14 @@ class DocumentActivities:
         time and reused by every retry."""
         if recipient == FAMILY:
             return document.content
-        async with self._sessionmaker() as session:
-            stored = await session.get(DocumentCopyRow, (document.number, recipient))
-        if stored is not None:
-            return stored.content
+        copies = table_of(DocumentCopyRow)
+        stored = select(copies.c.content).where(
+            copies.c.number == document.number, copies.c.recipient == recipient
+        )
+        async with self._engine.connect() as conn:
+            content: bytes | None = await conn.scalar(stored)
+        if content is not None:
+            return content
         rendered = await _render(case, req, recipient)
         values = {
             "number": document.number,
@@ -212,13 +219,12 @@ class DocumentActivities:
             "content": rendered.pdf,
             "created_at": utcnow(),
         }
-        async with self._sessionmaker() as session:
-            stmt = insert_stmt(self._dialect, table_of(DocumentCopyRow)).values(**values)
-            await session.exec(stmt.on_conflict_do_nothing(index_elements=["number", "recipient"]))
-            await session.commit()
-            stored = await session.get(DocumentCopyRow, (document.number, recipient))
-            assert stored is not None
-            return stored.content
+        stmt = insert_stmt(self._dialect, copies).values(**values)
+        async with self._engine.connect() as conn:  # the first copy stored wins
+            await conn.execute(stmt.on_conflict_do_nothing(index_elements=["number", "recipient"]))
+            first: bytes | None = await conn.scalar(stored)
+        assert first is not None
+        return bytes(first)
 
     async def _links(
         self, case: Case, document: DocumentRow, recipient: str, key: str

@@ -33,6 +33,7 @@ from activities.dispatch import (
     Dispatcher,
     Reach,
     Retry,
+    autocommit_engine,
     keepalive,
     preferred_channel,
     reach,
@@ -82,6 +83,7 @@ class NotifyActivities:
         """Without a mailer (or config), notifications are only recorded in the outbox."""
         self._sessionmaker = sessionmaker
         self._dialect = dialect_of(sessionmaker)
+        self._engine = autocommit_engine(sessionmaker)
         self._config = config
         self._dispatcher = (
             Dispatcher(sessionmaker, mailer, webhooks or WebhookSender(), config)
@@ -98,37 +100,47 @@ class NotifyActivities:
             return await self._notify(request)
 
     async def _notify(self, request: NotificationRequest) -> int:
-        async with self._sessionmaker() as session:
-            row = await session.get(ReferralRow, request.referral_id)
-            if row is None:
-                raise RuntimeError("referral not projected yet")  # retried
-            referral = Referral.model_validate(row.snapshot)
-            now = datetime.now(UTC)
-            values: list[Mapping[str, Any]] = [
-                {
-                    "key": f"{request.key}:{recipient}",
-                    "referral_id": request.referral_id,
-                    "template": request.template,
-                    "recipient": recipient,
-                    "channel": preferred_channel(referral, recipient),
-                    "status": "queued",
-                    "created_at": now,
-                    "data": dict(request.data),
-                }
-                for recipient in request.recipients
-            ]
-            if not values:
-                return 0
-            stmt = insert_stmt(self._dialect, table_of(NotificationRow)).values(values)
-            result = await session.exec(stmt.on_conflict_do_nothing())
-            await session.commit()
-            created = int(result.rowcount or 0)
+        # The referral is read (and validated) once, with its provider, for outbox and email.
+        snapshot = None
         if self._dispatcher is not None:
-            await self._email(self._dispatcher, request)
+            snapshot = await self._dispatcher.snapshot(request.referral_id)
+            referral = snapshot.referral
+        else:
+            referral = await self._referral(request.referral_id)
+        now = datetime.now(UTC)
+        values: list[Mapping[str, Any]] = [
+            {
+                "key": f"{request.key}:{recipient}",
+                "referral_id": request.referral_id,
+                "template": request.template,
+                "recipient": recipient,
+                "channel": preferred_channel(referral, recipient),
+                "status": "queued",
+                "created_at": now,
+                "data": dict(request.data),
+            }
+            for recipient in request.recipients
+        ]
+        if not values:
+            return 0
+        stmt = insert_stmt(self._dialect, table_of(NotificationRow)).values(values)
+        async with self._engine.connect() as conn:
+            result = await conn.execute(stmt.on_conflict_do_nothing())
+            created = int(result.rowcount or 0)
+        if self._dispatcher is not None and snapshot is not None:
+            await self._email(self._dispatcher, request, snapshot.case())
         return created
 
-    async def _email(self, dispatcher: Dispatcher, request: NotificationRequest) -> None:
-        case = await dispatcher.case(request.referral_id)
+    async def _referral(self, referral_id: str) -> Referral:
+        async with self._sessionmaker() as session:
+            row = await session.get(ReferralRow, referral_id)
+            if row is None:
+                raise RuntimeError("referral not projected yet")  # retried
+            return Referral.model_validate(row.snapshot)
+
+    async def _email(
+        self, dispatcher: Dispatcher, request: NotificationRequest, case: Case
+    ) -> None:
         retry: list[str] = []
         mediator = request.data.get("mediator")
         mediator_email = None
@@ -179,10 +191,10 @@ class NotifyActivities:
     async def _mark(self, key: str, outcome: DeliveryOutcome) -> None:
         """Mirror the delivery's outcome on the outbox row."""
         table = table_of(NotificationRow)
-        async with self._sessionmaker() as session:
-            stmt = update(table).where(table.c.key == key).values(status=outcome.status)
-            await session.exec(stmt)
-            await session.commit()
+        async with self._engine.connect() as conn:
+            await conn.execute(
+                update(table).where(table.c.key == key).values(status=outcome.status)
+            )
 
     def _composer(
         self, case: Case, request: NotificationRequest, recipient: str, link: str | None = None

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -64,20 +64,30 @@ class PageRateRow(SQLModel, table=True):
     hits: int = 0
 
 
+def _engine(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    bind = sessionmaker.kw.get("bind")
+    assert isinstance(bind, AsyncEngine), "sessionmaker must be bound to an engine"
+    return bind
+
+
 async def ensure_link(
     sessionmaker: async_sessionmaker[AsyncSession], values: dict[str, Any]
 ) -> tuple[PartyLinkRow, bool]:
     """Insert the link for ``values['send_key']`` unless one exists; the stored row, and
-    whether it is new. A new link supersedes the open links for the same decision."""
+    whether it is new. A new link supersedes the open links for the same decision.
+
+    SQLAlchemy Core in one transaction (the worker's hot path: once per email with a link);
+    the row comes back from ``INSERT … RETURNING`` when new, from one ``SELECT`` when not."""
     table = table_of(PartyLinkRow)
-    async with sessionmaker() as session:
-        stmt = insert_stmt(dialect_of(sessionmaker), table).values(**values)
-        result: Any = await session.exec(
-            stmt.on_conflict_do_nothing(index_elements=["send_key"]).returning(table.c.id)
+    stmt = insert_stmt(dialect_of(sessionmaker), table).values(**values)
+    async with _engine(sessionmaker).begin() as conn:
+        result = await conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=["send_key"]).returning(*table.c)
         )
-        created = result.first() is not None  # psycopg's rowcount does not say: RETURNING
+        found = result.first()  # psycopg's rowcount does not say: RETURNING
+        created = found is not None
         if created:
-            await session.exec(
+            await conn.execute(
                 update(table)
                 .where(
                     table.c.referral_id == values["referral_id"],
@@ -88,25 +98,25 @@ async def ensure_link(
                 )
                 .values(revoked_at=values["created_at"], revoked_reason=SUPERSEDED)
             )
-        await session.commit()
-        row = (
-            await session.exec(
-                select(PartyLinkRow).where(col(PartyLinkRow.send_key) == values["send_key"])
+        else:
+            result = await conn.execute(
+                select(*table.c).where(table.c.send_key == values["send_key"])
             )
-        ).one()
-    return row, created
+            found = result.one()
+    assert found is not None
+    return PartyLinkRow(**found._mapping), created
 
 
 async def forget_token(sessionmaker: async_sessionmaker[AsyncSession], send_key: str) -> None:
     """The email went out (or never will): nothing needs the sealed token any more."""
     table = table_of(PartyLinkRow)
-    async with sessionmaker() as session:
-        await session.exec(
+    engine = _engine(sessionmaker).execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(
             update(table)
             .where(table.c.send_key == send_key, table.c.token_sealed.is_not(None))
             .values(token_sealed=None)
         )
-        await session.commit()
 
 
 async def find_link(
