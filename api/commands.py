@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -97,14 +96,6 @@ async def load_row(maker: async_sessionmaker[AsyncSession], referral_id: str) ->
         return row
 
 
-async def _exists(maker: async_sessionmaker[AsyncSession], referral_id: str) -> bool:
-    """Whether the referral is known, reading the primary key only (not the snapshot)."""
-    async with maker() as session:
-        query = select(col(ReferralRow.id)).where(col(ReferralRow.id) == referral_id)
-        found = await session.scalar(query)
-        return found is not None
-
-
 @dataclass(frozen=True)
 class CommandContext:
     """What a command needs from its request (every part through ``api/deps.py``)."""
@@ -133,8 +124,8 @@ async def send_command(
     request_hash = body_hash(payload)
 
     async def produce() -> tuple[int, dict[str, Any]]:
-        if not await _exists(maker, referral_id):
-            raise Problem(404, "Not found", f"No referral {referral_id}.")
+        # Straight to the workflow: an unknown referral is Temporal's NOT_FOUND (below), so a
+        # command costs no database read before it (the read model is consulted on failure).
         handle = ctx.temporal.get_workflow_handle(workflow_id(referral_id))
         update_id = (
             f"{update_name}-{key_digest(caller, idempotency_key)[:32]}" if idempotency_key else None
@@ -151,19 +142,20 @@ async def send_command(
         except WorkflowUpdateFailedError as exc:
             raise problem_from_update(exc) from exc
         except RPCError as exc:
-            closed = exc.status is RPCStatusCode.NOT_FOUND
-            row = await load_row(maker, referral_id) if closed else None
-            if row is not None:
-                snapshot = Referral.model_validate(row.snapshot)
-                raise Problem(
-                    409,
-                    "Command not allowed now",
-                    f"The referral is {snapshot.status.value}: nothing more can happen to it.",
-                    type_="illegal-transition",
-                    current_status=snapshot.status.value,
-                    allowed_commands=[],
-                ) from exc
-            raise
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            row = await load_row(maker, referral_id)
+            if row is None:  # never created (or erased after its retention period)
+                raise Problem(404, "Not found", f"No referral {referral_id}.") from exc
+            snapshot = Referral.model_validate(row.snapshot)
+            raise Problem(
+                409,
+                "Command not allowed now",
+                f"The referral is {snapshot.status.value}: nothing more can happen to it.",
+                type_="illegal-transition",
+                current_status=snapshot.status.value,
+                allowed_commands=[],
+            ) from exc
         return 200, referral_read(referral).model_dump(mode="json")
 
     return await idempotent(

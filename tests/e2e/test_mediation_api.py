@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
+from models.messages import workflow_id
 from tests.conftest import Stack
 from tests.e2e.helpers import command, create, london_at, meeting_day, ok, today
 from tests.factories import CHILD_NAME, mediation_body
@@ -105,6 +107,28 @@ async def test_illegal_command_is_409_naming_state_and_allowed(stack: Stack) -> 
     # Decline before the information session is not allowed either.
     early = await command(stack.http, referral["id"], "decline-mediation")
     assert early.status_code == 409
+
+
+async def test_command_to_an_unknown_or_finished_referral_is_a_problem_not_a_500(
+    stack: Stack,
+) -> None:
+    """Commands go straight to the workflow: an id no referral has is a 404 problem, and a
+    referral whose workflow has ended is a 409 saying so (both read from the read model)."""
+    unknown = str(uuid.uuid4())
+    missing = await command(stack.http, unknown, "information-session")
+    assert missing.status_code == 404, missing.text
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert unknown in missing.json()["detail"]
+
+    referral = await create(stack.http, mediation_body())
+    rid = referral["id"]
+    closed = await ok(await command(stack.http, rid, "withdraw"))
+    assert closed["status"] == "closed"
+    await stack.temporal.get_workflow_handle(workflow_id(rid)).result()  # the workflow ended
+    late = await command(stack.http, rid, "information-session")
+    assert late.status_code == 409, late.text
+    assert late.json()["current_status"] == "closed"
+    assert late.json()["allowed_commands"] == []
 
 
 async def test_duplicate_post_with_idempotency_key_returns_same_referral(stack: Stack) -> None:
