@@ -222,6 +222,7 @@ class ReferralWorkflow:
         # Closed: answer whatever is still queued, let handlers finish, flush dispatches.
         while self._inbox:
             await self._process(self._inbox.popleft())
+        self._flush_attributes()  # closed: shown at once, not after the last sends
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._dispatches:
             await asyncio.gather(*self._dispatches)

@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from models.messages import workflow_id
@@ -16,6 +17,7 @@ from tests.e2e.helpers import command, create
 from tests.factories import mediation_body
 from tests.faults.conftest import delivery_rows, in_process_service, ok, wait_until
 from tests.servers import smtp_server
+from workflows import search_attributes as sa
 
 
 async def test_smtp_server_down_then_started_dispatch_retries_and_delivers_each_message_once(
@@ -50,6 +52,13 @@ async def test_smtp_server_down_then_started_dispatch_retries_and_delivers_each_
         await wait_until(refused_twice, "the certificate's emails refused twice")
         (row, *_) = [r for r in await delivery_rows(fault_db, rid) if r.channel == "email"]
         assert row.detail  # why it will be retried, e.g. the refused connection
+
+        # The Web UI already shows the case closed while its last sends are retried.
+        described = await client.get_workflow_handle(workflow_id(rid)).describe()
+        assert described.status is WorkflowExecutionStatus.RUNNING
+        attributes = described.typed_search_attributes
+        assert attributes.get(sa.REFERRAL_STATUS) == "closed"
+        assert attributes.get(sa.CERTIFICATE_ISSUED) is True
 
         with smtp_server(port=smtp_port) as smtp:
             handle = client.get_workflow_handle(workflow_id(rid))
