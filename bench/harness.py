@@ -814,7 +814,13 @@ class RestDriver:
             base_url=base_url,
             timeout=httpx.Timeout(60.0),
             headers={"Authorization": f"Bearer {token}"},
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            # Idle connections dropped before uvicorn's 5 s keep-alive timeout closes them: a
+            # request sent on a connection the server is closing fails with ReadError.
+            limits=httpx.Limits(
+                max_connections=connections,
+                max_keepalive_connections=connections,
+                keepalive_expiry=2.0,
+            ),
         )
 
     async def create(self, body: dict[str, Any]) -> str:

@@ -435,6 +435,8 @@ class ReferralWorkflow:
         """perf-v1: the projection as a local activity that also sends its webhooks; those it
         could not deliver at once go to ``publish_events``, which retries them."""
         publish = tuple(r.seq for r in records if self._is_webhook(r))
+        if publish:  # the sends it makes, visible in the Web UI like any other
+            summary += f"; webhooks: {', '.join(r.type for r in records if r.seq in publish)}"
         projected: Projected = await workflow.execute_local_activity(
             PROJECT_REFERRAL,
             Projection(referral=self._state, events=records, at=at, publish=publish),

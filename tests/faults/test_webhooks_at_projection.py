@@ -30,6 +30,18 @@ async def activities_scheduled(client: Client, wf_id: str) -> Counter[str]:
     return scheduled
 
 
+async def local_activity_summaries(client: Client, wf_id: str) -> list[str]:
+    """What the Web UI shows for each local activity (its summary, decoded by the codec)."""
+    summaries: list[str] = []
+    async for event in client.get_workflow_handle(wf_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and event.HasField(
+            "user_metadata"
+        ):
+            (text,) = await client.data_converter.decode([event.user_metadata.summary], [str])
+            summaries.append(text)
+    return summaries
+
+
 async def declined_referral(
     dev_env: WorkflowEnvironment, db: Database, tmp_path: Path, hooks: Receiver, answers: list[int]
 ) -> tuple[str, Counter[str]]:
@@ -52,6 +64,11 @@ async def declined_referral(
         closed = await ok(await command(http, rid, "decline-mediation", {}))
         assert closed["status"] == "closed"
         await asyncio.wait_for(client.get_workflow_handle(workflow_id(rid)).result(), 90)
+        # Every send is visible in the Web UI: the projection's summary names its webhooks.
+        summaries = await local_activity_summaries(client, workflow_id(rid))
+        assert any(
+            t.startswith("project v") and "webhooks: referral.created" in t for t in summaries
+        ), summaries
         return rid, await activities_scheduled(client, workflow_id(rid))
 
 
