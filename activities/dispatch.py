@@ -500,18 +500,19 @@ _MEDIATORS = table_of(MediatorRow)
 _SUBSCRIPTIONS = table_of(WebhookSubscriptionRow)
 
 #: The referral's snapshot with its council's name and provider (``Dispatcher.snapshot``).
+#: The council's name and its provider's letterhead (``Dispatcher._letterhead``).
+_LETTERHEAD_COLUMNS = (
+    _COUNCILS.c.name.label("council"),
+    _PROVIDERS.c.id.label("provider_id"),
+    _PROVIDERS.c.name,
+    _PROVIDERS.c.phone,
+    _PROVIDERS.c.email,
+    _PROVIDERS.c.website,
+    _PROVIDERS.c.address,
+    _PROVIDERS.c.office_hours,
+)
 _CASE = (
-    select(
-        _REFERRALS.c.snapshot,
-        _COUNCILS.c.name.label("council"),
-        _PROVIDERS.c.id.label("provider_id"),
-        _PROVIDERS.c.name,
-        _PROVIDERS.c.phone,
-        _PROVIDERS.c.email,
-        _PROVIDERS.c.website,
-        _PROVIDERS.c.address,
-        _PROVIDERS.c.office_hours,
-    )
+    select(_REFERRALS.c.snapshot, *_LETTERHEAD_COLUMNS)
     .select_from(_REFERRALS)
     .outerjoin(_COUNCILS, _COUNCILS.c.code == _REFERRALS.c.local_authority)
     .outerjoin(_PROVIDERS, _PROVIDERS.c.id == _COUNCILS.c.provider_id)
@@ -519,16 +520,7 @@ _CASE = (
 )
 # The same, for a referral already in hand (the projection's webhooks).
 _LETTERHEAD = (
-    select(
-        _COUNCILS.c.name.label("council"),
-        _PROVIDERS.c.id.label("provider_id"),
-        _PROVIDERS.c.name,
-        _PROVIDERS.c.phone,
-        _PROVIDERS.c.email,
-        _PROVIDERS.c.website,
-        _PROVIDERS.c.address,
-        _PROVIDERS.c.office_hours,
-    )
+    select(*_LETTERHEAD_COLUMNS)
     .select_from(_COUNCILS)
     .outerjoin(_PROVIDERS, _PROVIDERS.c.id == _COUNCILS.c.provider_id)
     .where(_COUNCILS.c.code == bindparam("code"))

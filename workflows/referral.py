@@ -177,22 +177,14 @@ class ReferralWorkflow:
         today = self._today()
         first = min(start.received_on, self._decision_date(start)).year - 1
         years = HolidayRange(first_year=first, last_year=today.year + 4)
-        if self._perf:
-            self._cal = await workflow.execute_local_activity(
-                LOAD_BANK_HOLIDAYS,
-                years,
-                result_type=HolidayCalendar,
-                start_to_close_timeout=timedelta(seconds=30),
-                summary="load England & Wales bank holidays",
-            )
-        else:
-            self._cal = await workflow.execute_activity(
-                LOAD_BANK_HOLIDAYS,
-                years,
-                result_type=HolidayCalendar,
-                start_to_close_timeout=timedelta(seconds=30),
-                summary="load England & Wales bank holidays",
-            )
+        load = workflow.execute_local_activity if self._perf else workflow.execute_activity
+        self._cal = await load(
+            LOAD_BANK_HOLIDAYS,
+            years,
+            result_type=HolidayCalendar,
+            start_to_close_timeout=timedelta(seconds=30),
+            summary="load England & Wales bank holidays",
+        )
         try:
             decision = intake.open_referral(
                 start.referral_id,
