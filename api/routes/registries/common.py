@@ -118,6 +118,17 @@ def not_found(kind: str, key: str) -> Problem:
     return Problem(404, "Not found", f"No {kind} '{key}'.")
 
 
+Row = TypeVar("Row", bound=SQLModel)
+
+
+async def found(session: AsyncSession, model: type[Row], kind: str, key: str) -> Row:
+    """The registry entry ``key``, or a 404 problem naming it."""
+    row = await session.get(model, key)
+    if row is None:
+        raise not_found(kind, key)
+    return row
+
+
 @dataclass(frozen=True)
 class Writer:
     """What a registry write needs from its request: the database, and who is writing (the
@@ -276,8 +287,7 @@ def register_changes(router: APIRouter, model: type[SQLModel], tag: str, what: s
         ] = 0,
         limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 100,
     ) -> RegistryChangePage:
-        if await session.get(model, entry_id) is None:
-            raise not_found(what, entry_id)
+        await found(session, model, what, entry_id)
         rows = await registries.changes(session, collection, entry_id, after=after, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]

@@ -29,8 +29,8 @@ from api.routes.registries.common import (
     Strict,
     WriterDep,
     create,
+    found,
     insert,
-    not_found,
     now,
     page,
     update,
@@ -172,9 +172,7 @@ async def list_providers(
     responses={404: {"description": "Unknown provider."}},
 )
 async def get_provider(session: SessionDep, provider_id: Key) -> ProviderRead:
-    row = await session.get(ProviderRow, provider_id)
-    if row is None:
-        raise not_found("provider", provider_id)
+    row = await found(session, ProviderRow, "provider", provider_id)
     return ProviderRead.model_validate(row)
 
 
@@ -247,9 +245,7 @@ async def list_local_authorities(
     responses={404: {"description": "Unknown council."}},
 )
 async def get_local_authority(session: SessionDep, code: Key) -> LocalAuthorityRead:
-    row = await session.get(LocalAuthorityRow, code)
-    if row is None:
-        raise not_found("local authority", code)
+    row = await found(session, LocalAuthorityRow, "local authority", code)
     return LocalAuthorityRead.model_validate(row)
 
 

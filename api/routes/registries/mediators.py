@@ -27,9 +27,9 @@ from api.routes.registries.common import (
     Strict,
     WriterDep,
     create,
+    found,
     insert,
     new_id,
-    not_found,
     now,
     page,
     update,
@@ -190,9 +190,7 @@ async def list_mediators(
     responses={404: {"description": "Unknown mediator."}},
 )
 async def get_mediator(session: SessionDep, mediator_id: Key) -> MediatorRead:
-    row = await session.get(MediatorRow, mediator_id)
-    if row is None:
-        raise not_found("mediator", mediator_id)
+    row = await found(session, MediatorRow, "mediator", mediator_id)
     return MediatorRead.model_validate(row)
 
 

@@ -27,9 +27,9 @@ from api.routes.registries.common import (
     Strict,
     WriterDep,
     create,
+    found,
     insert,
     new_id,
-    not_found,
     now,
     page,
     update,
@@ -140,9 +140,7 @@ async def list_venues(
     responses={404: {"description": "Unknown venue."}},
 )
 async def get_venue(session: SessionDep, venue_id: Key) -> VenueRead:
-    row = await session.get(VenueRow, venue_id)
-    if row is None:
-        raise not_found("venue", venue_id)
+    row = await found(session, VenueRow, "venue", venue_id)
     return VenueRead.model_validate(row)
 
 
@@ -156,9 +154,7 @@ async def get_venue(session: SessionDep, venue_id: Key) -> VenueRead:
 async def update_venue(
     writer: WriterDep, session: SessionDep, venue_id: Key, body: Annotated[VenueUpdate, Body()]
 ) -> VenueRead:
-    current = await session.get(VenueRow, venue_id)
-    if current is None:
-        raise not_found("venue", venue_id)
+    current = await found(session, VenueRow, "venue", venue_id)
     changes = body.changes()
     why = not_neutral(changes.get("kind", current.kind), changes.get("neutral", current.neutral))
     if why is not None:
