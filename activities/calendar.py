@@ -15,13 +15,9 @@ from models.messages import LOAD_BANK_HOLIDAYS, HolidayRange
 class CalendarActivities:
     def __init__(self, extra_holidays: Iterable[date] = ()) -> None:
         self._extra = tuple(extra_holidays)
-        # Computed once per range in this process: every referral of a year asks the same.
-        self._computed: dict[tuple[int, int], HolidayCalendar] = {}
 
     @activity.defn(name=LOAD_BANK_HOLIDAYS)
     async def load_bank_holidays(self, years: HolidayRange) -> HolidayCalendar:
         """England & Wales bank holidays (substitute and proclaimed days included)."""
-        span = (years.first_year, years.last_year)
-        if span not in self._computed:
-            self._computed[span] = england_and_wales_calendar(*span, self._extra)
-        return self._computed[span]
+        # Computed once per range in this process (every referral of a year asks the same).
+        return england_and_wales_calendar(years.first_year, years.last_year, self._extra)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final
 from fastapi import Request
 from pydantic import AfterValidator, BaseModel
 
-from api.deps import get_codec
+from api.deps import codec_of
 from api.errors import validation_problem
 from models.store.cursors import CursorSigner
 
@@ -68,4 +68,4 @@ def check_dates(value: Any, where: str = "body") -> None:
 
 def cursor_signer(request: Request) -> CursorSigner:
     """Signs and checks this API's list cursors (the same in every API process)."""
-    return CursorSigner.from_keyring(get_codec(request).keyring)
+    return CursorSigner.from_keyring(codec_of(request).keyring)

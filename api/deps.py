@@ -18,37 +18,45 @@ from temporalio.client import Client
 from models.adapters.codec import EncryptionCodec
 from models.settings import Settings
 
+# Every dependency here is ``async def``: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a thread hop per dependency per request for what is an attribute read.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client = request.state.temporal
     return client
 
 
-def get_codec(request: Request) -> EncryptionCodec:
+def codec_of(request: Request) -> EncryptionCodec:
     """The payload codec (its keys also seal webhook secrets and sign list cursors)."""
     found = getattr(request.state, "codec", None)
     if isinstance(found, EncryptionCodec):
         return found
-    return get_settings(request).payload_codec()
+    settings: Settings = request.state.settings
+    return settings.payload_codec()
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_codec(request: Request) -> EncryptionCodec:
+    return codec_of(request)
+
+
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.state.engine
     return engine
 
 
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     """For routes that open their own sessions (each write committed before they answer)."""
     maker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
     return maker
 
 
-def find_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession] | None:
+async def find_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession] | None:
     """The sessionmaker, or None in an app started without its lifespan (``/metrics``)."""
     maker: async_sessionmaker[AsyncSession] | None = getattr(request.state, "sessionmaker", None)
     return maker
@@ -58,7 +66,7 @@ def find_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession] | No
 DEFAULT_CLIENT = "api"
 
 
-def get_caller(request: Request) -> str:
+async def get_caller(request: Request) -> str:
     """The caller's identity: its API key's id (never its name, which need not be unique),
     set by ``api/auth.py``: the audit actor and the owner of idempotency records."""
     value = getattr(request.state, "client_id", None)
@@ -67,7 +75,7 @@ def get_caller(request: Request) -> str:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session that commits at the edge if the route succeeded, else rolls back."""
-    async with get_sessionmaker(request)() as session:
+    async with (await get_sessionmaker(request))() as session:
         try:
             yield session
             await session.commit()

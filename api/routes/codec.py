@@ -23,7 +23,7 @@ from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
-from api.deps import SettingsDep, get_codec
+from api.deps import SettingsDep, codec_of
 from api.errors import Problem, validation_problem
 from models.adapters.codec import CodecError, TooLarge
 
@@ -105,7 +105,7 @@ async def encode(
     namespace: NamespaceHeader = None,
 ) -> JSONResponse:
     _check_namespace(settings, namespace)
-    return _to_json(await get_codec(request).encode(_to_proto(body)))
+    return _to_json(await codec_of(request).encode(_to_proto(body)))
 
 
 @router.post(
@@ -123,7 +123,7 @@ async def decode(
     namespace: NamespaceHeader = None,
 ) -> JSONResponse:
     _check_namespace(settings, namespace)
-    codec = get_codec(request)
+    codec = codec_of(request)
     decoded: list[Payload] = []
     budget = MAX_ANSWER_BYTES
     for payload in _to_proto(body):

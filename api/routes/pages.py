@@ -84,7 +84,7 @@ class Deps:
     codec: EncryptionCodec
 
 
-def page_deps(
+async def page_deps(
     maker: SessionmakerDep, settings: SettingsDep, temporal: TemporalDep, codec: CodecDep
 ) -> Deps:
     return Deps(maker, settings, temporal, codec)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
     Client,
@@ -163,9 +164,12 @@ async def council_provider(
     maker: async_sessionmaker[AsyncSession], code: str
 ) -> tuple[LocalAuthorityRow, ProviderRow]:
     """The council and its mediation provider; an unknown or inactive council is a 422."""
-    async with maker() as session:
-        council = await session.get(LocalAuthorityRow, code)
-        provider = await session.get(ProviderRow, council.provider_id) if council else None
+    both = select(LocalAuthorityRow, ProviderRow).join(
+        ProviderRow, col(ProviderRow.id) == col(LocalAuthorityRow.provider_id)
+    )
+    async with maker() as session:  # one round trip for the two rows
+        found = (await session.exec(both.where(col(LocalAuthorityRow.code) == code))).first()
+    council, provider = found if found is not None else (None, None)
     if council is None or not council.active or provider is None:
         raise validation_problem(
             [

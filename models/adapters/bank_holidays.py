@@ -6,6 +6,7 @@ result through the ``load_bank_holidays`` activity so that replays see the same 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import date
 
@@ -27,6 +28,13 @@ def england_and_wales_calendar(
     """
     if first_year > last_year:
         raise ValueError(f"first_year {first_year} is after last_year {last_year}")
+    return _calendar(first_year, last_year, frozenset(extra))
+
+
+@functools.lru_cache(maxsize=32)
+def _calendar(first_year: int, last_year: int, extra: frozenset[date]) -> HolidayCalendar:
+    """Built once per span: the library computes every year's table anew (a millisecond or
+    more for each API create), and the result is a frozen value."""
     # country_holidays("GB") builds holidays.UK (typed entry point; the class is untyped).
     table = holidays.country_holidays("GB", subdiv="ENG", years=range(first_year, last_year + 1))
     days = set(table.keys())

@@ -141,7 +141,7 @@ class Writer:
     path: str
 
 
-def get_writer(request: Request, maker: SessionmakerDep, caller: CallerDep) -> Writer:
+async def get_writer(request: Request, maker: SessionmakerDep, caller: CallerDep) -> Writer:
     principal = principal_of(request)
     return Writer(
         maker=maker,
