@@ -56,8 +56,16 @@ WORKFLOWS: tuple[type, ...] = (ReferralWorkflow, RetentionWorkflow, ReconcileWor
 PASSTHROUGH_MODULES = ("email_validator", "idna", "dns", "dateutil")
 
 
-def build_mailer(settings: Settings) -> Mailer:
-    """SMTP when a host is configured, else ``.eml`` files under the outbox directory."""
+#: Connections the worker keeps open between sends (``run``; closed when it stops): idle SMTP
+#: connections, and webhook endpoints with a kept client. Elsewhere (tests building the
+#: activities in their own process) every send has its own connection.
+KEPT_SMTP_CONNECTIONS = 4
+KEPT_WEBHOOK_ENDPOINTS = 32
+
+
+def build_mailer(settings: Settings, *, keep: int = 0) -> Mailer:
+    """SMTP when a host is configured (keeping up to ``keep`` idle connections), else
+    ``.eml`` files under the outbox directory."""
     if settings.smtp_host:
         return SmtpMailer(
             settings.smtp_host,
@@ -67,20 +75,30 @@ def build_mailer(settings: Settings) -> Mailer:
             starttls=settings.smtp_starttls,
             implicit_tls=settings.smtp_implicit_tls,
             timeout=settings.send_timeout_seconds,
+            pool_size=keep,
         )
     return OutboxMailer(settings.mail_outbox_dir)
 
 
-def build_activities(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> list[Any]:
-    calendar = CalendarActivities(extra_holidays=settings.extra_bank_holidays)
-    mailer = build_mailer(settings)  # SMTP, or .eml files under <data_dir>/outbox
-    webhooks = WebhookSender(
+def build_webhooks(settings: Settings, *, keep: int = 0) -> WebhookSender:
+    return WebhookSender(
         timeout=settings.send_timeout_seconds,
         allowed_hosts=settings.webhook_allowed_hosts,
         allow_public=settings.webhook_allow_public_addresses,
+        keep_clients=keep,
     )
+
+
+def build_activities(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    mailer: Mailer | None = None,
+    webhooks: WebhookSender | None = None,
+) -> list[Any]:
+    calendar = CalendarActivities(extra_holidays=settings.extra_bank_holidays)
+    mailer = mailer or build_mailer(settings)  # SMTP, or .eml files under <data_dir>/outbox
+    webhooks = webhooks or build_webhooks(settings)
     dispatch = DispatchConfig.from_settings(settings)
     notify = NotifyActivities(sessionmaker, mailer, webhooks, dispatch)
     records = RecordActivities(sessionmaker, publisher=notify.publish_now)
@@ -176,10 +194,14 @@ async def run(settings: Settings) -> None:
         await ensure_reconcile_schedule(
             client, settings.task_queue, settings.reconcile_interval_minutes
         )
+    mailer = build_mailer(settings, keep=KEPT_SMTP_CONNECTIONS)
+    webhooks = build_webhooks(settings, keep=KEPT_WEBHOOK_ENDPOINTS)
     worker = build_worker(
         client,
         task_queue=settings.task_queue,
-        activities=build_activities(make_sessionmaker(engine), settings),
+        activities=build_activities(
+            make_sessionmaker(engine), settings, mailer=mailer, webhooks=webhooks
+        ),
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
@@ -197,6 +219,9 @@ async def run(settings: Settings) -> None:
             await stop.wait()
             log.info("worker stopping")
     finally:
+        if isinstance(mailer, SmtpMailer):
+            await mailer.aclose()
+        await webhooks.aclose()
         await engine.dispose()
 
 

@@ -33,6 +33,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    peer: object = None  # the client's (address, port): one per SMTP connection
 
     @property
     def message(self) -> EmailMessage:
@@ -78,11 +79,11 @@ class Sink:
         self.data_started.set()
         self.in_data += 1
         try:
-            return await self._data(envelope)
+            return await self._data(envelope, session.peer)
         finally:
             self.in_data -= 1
 
-    async def _data(self, envelope: Envelope) -> str:
+    async def _data(self, envelope: Envelope, peer: object = None) -> str:
         if self.temp_fail_data > 0:
             self.temp_fail_data -= 1
             return "451 4.3.0 please try again later"
@@ -96,7 +97,7 @@ class Sink:
         assert isinstance(content, bytes)
         with self.lock:
             self.received.append(
-                Received(str(envelope.mail_from), list(envelope.rcpt_tos), content)
+                Received(str(envelope.mail_from), list(envelope.rcpt_tos), content, peer)
             )
         if self.stall_after_accept:
             stall, self.stall_after_accept = self.stall_after_accept, 0.0
@@ -130,6 +131,7 @@ class Delivered:
     webhook_id: str
     payload: dict[str, Any]
     body: bytes
+    peer: object = None  # the sender's (address, port): one per HTTP connection
 
 
 @dataclass
@@ -159,7 +161,9 @@ class Receiver:
         queue = self.answers.get(endpoint, [])
         status = queue.pop(0) if queue else 204
         if 200 <= status < 300:
-            self.delivered.append(Delivered(endpoint, request.headers["webhook-id"], payload, body))
+            self.delivered.append(
+                Delivered(endpoint, request.headers["webhook-id"], payload, body, request.client)
+            )
         return Response(status_code=status)
 
     def at(self, endpoint: str) -> list[Delivered]:

@@ -9,8 +9,10 @@ message twice replaces the file, so the sink itself never holds a duplicate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.policy
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Sequence
@@ -114,7 +116,15 @@ class Mailer(Protocol):
 
 
 class SmtpMailer:
-    """SMTP over aiosmtplib (STARTTLS or implicit TLS, optional login)."""
+    """SMTP over aiosmtplib (STARTTLS or implicit TLS, optional login).
+
+    With ``pool_size`` > 0 (the worker's), connections are kept for the next message (at
+    most ``pool_size`` idle, each for at most ``idle_seconds``; ``aclose`` ends them):
+    connecting, EHLO, STARTTLS and login cost more than the message itself
+    (docs/PERFORMANCE.md). A kept connection the server has since closed hands nothing over,
+    so the message goes once on a new connection instead. A connection that failed in any
+    way is closed, never reused. With 0, each message has its own connection.
+    """
 
     def __init__(
         self,
@@ -127,6 +137,8 @@ class SmtpMailer:
         implicit_tls: bool = False,
         timeout: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
+        pool_size: int = 0,
+        idle_seconds: float = 10.0,
     ) -> None:
         self._host = host
         self._port = port
@@ -136,24 +148,25 @@ class SmtpMailer:
         self._implicit_tls = implicit_tls
         self._timeout = timeout
         self._tls_context = tls_context
+        self._pool_size = pool_size
+        self._idle_seconds = idle_seconds
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._hostname: str | None = None  # for EHLO: asked of DNS once, not per connection
+        self.connections = 0  # opened so far (tests and benchmarks read it)
 
     async def send(self, mail: OutgoingMail) -> None:
         recipient = checked_address(mail.to)
-        password = self._password.get_secret_value() if self._password else None
+        message = mail.message()
         try:
-            await aiosmtplib.send(
-                mail.message(),
-                sender=mail.sender,
-                recipients=[recipient],
-                hostname=self._host,
-                port=self._port,
-                username=self._username or None,
-                password=password if self._username else None,
-                use_tls=self._implicit_tls,
-                start_tls=self._starttls,
-                tls_context=self._tls_context,
-                timeout=self._timeout,
-            )
+            kept = self._take()
+            if kept is not None:
+                try:
+                    await self._deliver(kept, message, mail.sender, recipient)
+                    return
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                    pass  # closed while it waited here: nothing handed over on it
+            await self._deliver(await self._connect(), message, mail.sender, recipient)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             raise _by_code(min(codes) if codes else 550, "recipient refused") from exc
@@ -164,6 +177,68 @@ class SmtpMailer:
             raise _by_code(exc.code, "server refused the message") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TransientFailure(f"SMTP unavailable ({type(exc).__name__})") from exc
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        if self._hostname is None:
+            self._hostname = await asyncio.to_thread(socket.getfqdn)
+        password = self._password.get_secret_value() if self._password else None
+        client = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            username=self._username or None,
+            password=password if self._username else None,
+            use_tls=self._implicit_tls,
+            start_tls=self._starttls,
+            tls_context=self._tls_context,
+            timeout=self._timeout,
+            local_hostname=self._hostname,
+        )
+        try:
+            await client.connect()
+        except BaseException:
+            client.close()
+            raise
+        self.connections += 1
+        return client
+
+    async def _deliver(
+        self, client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipient: str
+    ) -> None:
+        try:
+            await client.send_message(message, sender=sender, recipients=[recipient])
+        except BaseException:
+            client.close()
+            raise
+        self._keep(client)
+
+    def _take(self) -> aiosmtplib.SMTP | None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a connection belongs to the loop that opened it
+            self._idle, self._loop = [], loop
+        now = loop.time()
+        while self._idle:
+            client, since = self._idle.pop()
+            if client.is_connected and now - since < self._idle_seconds:
+                return client
+            client.close()
+        return None
+
+    def _keep(self, client: aiosmtplib.SMTP) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._idle, self._loop = [], loop
+        if client.is_connected and len(self._idle) < self._pool_size:
+            self._idle.append((client, loop.time()))
+        else:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Say goodbye on every kept connection (the worker, shutting down)."""
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+            client.close()
 
 
 def _by_code(code: int, what: str) -> PermanentFailure | TransientFailure:

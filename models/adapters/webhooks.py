@@ -24,6 +24,7 @@ import json
 import secrets
 import socket
 import ssl
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,8 +151,12 @@ class WebhookSender:
 
     The TLS context (the CA bundle, parsed) is built once per sender and shared by every
     send: building it per send was a third of the worker's CPU under load
-    (docs/PERFORMANCE.md). Each send still has its own short-lived client, so no connection
-    outlives the activity that opened it.
+    (docs/PERFORMANCE.md). With ``keep_clients`` > 0 (the worker's), connections are kept
+    for the next send (``idle_seconds``; ``aclose`` ends them), by a client per endpoint
+    *and* the address its check allowed: a kept connection only ever carries requests for
+    the one host name it was opened (and its certificate checked) for, to the one address
+    that was checked; at most ``keep_clients`` endpoints are kept. With 0, each send has its
+    own client, closed after it.
     """
 
     def __init__(
@@ -161,16 +166,55 @@ class WebhookSender:
         transport: httpx.AsyncBaseTransport | None = None,
         allowed_hosts: Iterable[str] = (),
         allow_public: bool = True,
+        keep_clients: int = 0,
+        idle_seconds: float = 2.0,  # under common servers' keep-alive (uvicorn's is 5 s)
     ):
         self._timeout = timeout
         self._transport = transport
         self.policy = EgressPolicy.from_entries(allowed_hosts, public=allow_public)
         self._tls: ssl.SSLContext | None = None
+        self._keep_clients = keep_clients
+        self._limits = httpx.Limits(max_keepalive_connections=4, keepalive_expiry=idle_seconds)
+        self._clients: OrderedDict[tuple[str, str, str, int], httpx.AsyncClient] = OrderedDict()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
             self._tls = httpx.create_ssl_context()
         return self._tls
+
+    async def _client(self, key: tuple[str, str, str, int]) -> httpx.AsyncClient | None:
+        """The kept client for (scheme, host name, checked address, port), if any is kept."""
+        if self._keep_clients <= 0:
+            return None
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # connections belong to the loop that opened them
+            self._clients, self._loop = OrderedDict(), loop
+        client = self._clients.get(key)
+        if client is not None:
+            self._clients.move_to_end(key)
+            return client
+        client = self._new_client()
+        self._clients[key] = client
+        while len(self._clients) > self._keep_clients:
+            _, oldest = self._clients.popitem(last=False)
+            await oldest.aclose()
+        return client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout,
+            follow_redirects=False,
+            transport=self._transport,
+            verify=self._tls_context(),
+            limits=self._limits,
+        )
+
+    async def aclose(self) -> None:
+        """Close every kept connection (the worker, shutting down)."""
+        clients, self._clients = self._clients, OrderedDict()
+        for client in clients.values():
+            await client.aclose()
 
     async def send(self, url: str, secret: str, msg_id: str, body: bytes) -> None:
         parts = urlsplit(url)
@@ -190,19 +234,18 @@ class WebhookSender:
             target = target.copy_with(host=str(addresses[0]))
             if parts.scheme == "https":
                 extensions["sni_hostname"] = host
+        kept = await self._client((parts.scheme, host, str(target.host), target.port or 0))
+        client = kept if kept is not None else self._new_client()
         try:
-            async with httpx.AsyncClient(
-                timeout=self._timeout,
-                follow_redirects=False,
-                transport=self._transport,
-                verify=self._tls_context(),
-            ) as client:
-                request = client.build_request(
-                    "POST", target, content=body, headers=headers, extensions=extensions
-                )
-                response = await client.send(request)
+            request = client.build_request(
+                "POST", target, content=body, headers=headers, extensions=extensions
+            )
+            response = await client.send(request)
         except httpx.TransportError as exc:
             raise TransientFailure(f"webhook endpoint unreachable ({type(exc).__name__})") from exc
+        finally:
+            if kept is None:
+                await client.aclose()
         status = response.status_code
         if 200 <= status < 300:
             return
