@@ -39,12 +39,20 @@ MAIN_STATIC = Path("/work/main/api/pages/static")  # where `make` builds it, if 
 
 # Run in a child of the tree (cwd and PYTHONPATH = the tree, as its worker and API run):
 # where the service's packages resolve, and the search attributes the tree declares.
+# The dev server's options as the tree's `make run` gives them (trees before `dev_server_flags`
+# gave these four and the search attributes).
 PROBE = """
 import importlib.util, json, sys
 from workflows import search_attributes as sa
+try:
+    from deploy.run_local import dev_server_flags
+    flags = dev_server_flags()
+except ImportError:
+    flags = ["--log-level", "warn", "--sqlite-pragma", "journal_mode=wal",
+             "--sqlite-pragma", "synchronous=normal", *sa.cli_flags()]
 names = ("workflows", "activities", "api", "models", "worker", "workflows.search_attributes")
 origins = {n: getattr(importlib.util.find_spec(n), "origin", None) for n in names}
-print(json.dumps({"modules": origins, "temporal_flags": sa.cli_flags()}))
+print(json.dumps({"modules": origins, "temporal_flags": flags}))
 """
 
 

@@ -55,6 +55,7 @@ from api.commands import COMMAND_PATHS  # noqa: E402
 from api.idempotency import body_hash  # noqa: E402
 from api.keys import ALL_SCOPES, create_key  # noqa: E402
 from api.routes.referrals import policy_for, start_operation  # noqa: E402
+from deploy.run_local import dev_server_flags  # noqa: E402
 from models import migrate  # noqa: E402
 from models.domain import transitions as tr  # noqa: E402
 from models.domain.clock import london_date  # noqa: E402
@@ -69,7 +70,6 @@ from models.messages import (  # noqa: E402
 from models.settings import Settings  # noqa: E402
 from models.store.db import make_engine, make_sessionmaker  # noqa: E402
 from models.store.tables import LocalAuthorityRow, ProviderRow  # noqa: E402
-from workflows import search_attributes as sa  # noqa: E402
 from workflows.client import data_converter  # noqa: E402
 
 HERTS = "E10000015"  # seeded by migration 0002 with its provider, so referrals need no setup
@@ -577,13 +577,7 @@ class Stack:
                 "--metrics-port",
                 str(free_port()),
                 "--headless",
-                "--log-level",
-                "warn",
-                "--sqlite-pragma",
-                "journal_mode=wal",
-                "--sqlite-pragma",
-                "synchronous=normal",
-                *(sa.cli_flags() if self.temporal_flags is None else self.temporal_flags),
+                *(dev_server_flags() if self.temporal_flags is None else self.temporal_flags),
             ],
         )
         self._child(

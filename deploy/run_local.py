@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import os
 import secrets
 import signal
@@ -68,6 +69,35 @@ def temporal_binary() -> Path:
     return path
 
 
+#: The dev server's task queues have one partition each. Temporal's default is four, to
+#: spread one busy queue over several matching hosts; the dev server is one process, and with
+#: four a task often waits in one partition while the poller waits in another, and is
+#: forwarded. One partition: about a sixth less CPU per referral (the server and the workers) in
+#: bench/year_of_england.py (docs/PERFORMANCE.md). A deployed cluster keeps its own setting
+#: (docs/OPERATIONS.md).
+DEV_SERVER_DYNAMIC_CONFIG: dict[str, object] = {
+    "matching.numTaskqueueReadPartitions": 1,
+    "matching.numTaskqueueWritePartitions": 1,
+}
+
+
+def dev_server_flags() -> list[str]:
+    """The dev server's options besides its addresses and files, shared with ``bench/``:
+    quiet logs, the SQLite store in WAL mode, the dynamic config above, and the service's
+    search attributes."""
+    flags = [
+        "--log-level",
+        "warn",
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+    ]
+    for key, value in DEV_SERVER_DYNAMIC_CONFIG.items():
+        flags += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+    return flags + search_attributes.cli_flags()
+
+
 def temporal_command(settings: Settings, ui_token: str = "") -> list[str]:
     data_dir = settings.data_dir.resolve()
     codec = f"{settings.api_base_url}/codec" + (f"/{ui_token}" if ui_token else "")
@@ -85,16 +115,10 @@ def temporal_command(settings: Settings, ui_token: str = "") -> list[str]:
         str(settings.temporal_ui_port),
         "--namespace",
         settings.temporal_namespace,
-        "--log-level",
-        "warn",
-        "--sqlite-pragma",
-        "journal_mode=wal",
-        "--sqlite-pragma",
-        "synchronous=normal",
         # The Web UI decodes (decrypts) payloads through the API's codec endpoint.
         "--ui-codec-endpoint",
         codec,
-        *search_attributes.cli_flags(),
+        *dev_server_flags(),
     ]
 
 
