@@ -124,9 +124,11 @@ async def keepalive() -> AsyncIterator[None]:
     interval = max(timeout.total_seconds() / 4, 0.2)
 
     async def beating() -> None:
+        # The first beat after an interval, not at once: the server counts the timeout from
+        # the start, and a send that ends sooner (nearly all) costs it no heartbeat write.
         while True:
-            activity.heartbeat()
             await asyncio.sleep(interval)
+            activity.heartbeat()
 
     task = asyncio.create_task(beating())
     try:
