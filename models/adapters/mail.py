@@ -209,7 +209,8 @@ class SmtpMailer:
         except BaseException:
             client.close()
             raise
-        self._keep(client)
+        if not self._keep(client):
+            await _goodbye(client)
 
     def _take(self) -> aiosmtplib.SMTP | None:
         loop = asyncio.get_running_loop()
@@ -223,22 +224,28 @@ class SmtpMailer:
             client.close()
         return None
 
-    def _keep(self, client: aiosmtplib.SMTP) -> None:
+    def _keep(self, client: aiosmtplib.SMTP) -> bool:
+        """Keep ``client`` for the next message if there is room; whether it was kept."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._idle, self._loop = [], loop
         if client.is_connected and len(self._idle) < self._pool_size:
             self._idle.append((client, loop.time()))
-        else:
-            client.close()
+            return True
+        return False
 
     async def aclose(self) -> None:
         """Say goodbye on every kept connection (the worker, shutting down)."""
         idle, self._idle = self._idle, []
         for client, _ in idle:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await client.quit()
-            client.close()
+            await _goodbye(client)
+
+
+async def _goodbye(client: aiosmtplib.SMTP) -> None:
+    """QUIT, then close whatever the server did not."""
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+        await client.quit()
+    client.close()
 
 
 def _by_code(code: int, what: str) -> PermanentFailure | TransientFailure:
