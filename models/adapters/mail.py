@@ -160,12 +160,8 @@ class SmtpMailer:
         message = mail.message()
         try:
             kept = self._take()
-            if kept is not None:
-                try:
-                    await self._deliver(kept, message, mail.sender, recipient)
-                    return
-                except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
-                    pass  # closed while it waited here: nothing handed over on it
+            if kept is not None and await self._sent_on_kept(kept, message, mail.sender, recipient):
+                return
             await self._deliver(await self._connect(), message, mail.sender, recipient)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
@@ -200,6 +196,17 @@ class SmtpMailer:
             raise
         self.connections += 1
         return client
+
+    async def _sent_on_kept(
+        self, client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipient: str
+    ) -> bool:
+        """Send on a kept connection: False if the server had closed it while it waited here
+        (nothing was handed over on it: the caller sends on a new one)."""
+        try:
+            await self._deliver(client, message, sender, recipient)
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+            return False
+        return True
 
     async def _deliver(
         self, client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipient: str
