@@ -26,13 +26,23 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench.harness import ROOT, Stack, load_average, provenance, say, tree_env, write_section
+from bench.harness import (
+    ROOT,
+    Stack,
+    load_average,
+    provenance,
+    running_stack,
+    say,
+    tree_env,
+    write_section,
+)
 
 SIDES = ("old", "new")
 MAIN_STATIC = Path("/work/main/api/pages/static")  # where `make` builds it, if not here
@@ -163,6 +173,21 @@ def baseline_tree(ref: str, keep: bool = False) -> Iterator[Tree]:
             say(f"kept the baseline worktree {path} (git worktree remove --force {path})")
         else:
             subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT)
+
+
+@asynccontextmanager
+async def stack_of(tree: Tree | None, database_url: str, **options: Any) -> AsyncIterator[Stack]:
+    """``running_stack`` of ``tree`` (its worker, API and dev-server options), checked to run
+    the tree; of this tree when ``tree`` is None (a run without ``--baseline``)."""
+    async with running_stack(
+        database_url,
+        root=tree.root if tree else None,
+        temporal_flags=tree.temporal_flags if tree else None,
+        **options,
+    ) as stack:
+        if tree is not None:
+            say(check_stack(tree, stack))
+        yield stack
 
 
 def check_stack(tree: Tree, stack: Stack) -> str:

@@ -55,7 +55,6 @@ from bench.harness import (  # noqa: E402
     percentile,
     profile_summary,
     provenance,
-    running_stack,
     say,
     start_profile,
     stop_on_sigterm,
@@ -336,14 +335,11 @@ async def measure(
     per_phase = math.ceil(args.command_rate * args.seconds / len(STEPS)) + 10
     root = tree.root if tree else None
     with bench_database(args.database_url, "sendmed_bench_latency", root=root) as url:
-        async with running_stack(
+        async with baseline.stack_of(
+            tree,
             url,
             worker_env=eager_env(args.eager_activities),
-            root=root,
-            temporal_flags=tree.temporal_flags if tree else None,
         ) as stack:
-            if tree is not None:
-                say(baseline.check_stack(tree, stack))
             token = await new_api_key(url, ["referrals:read", "referrals:write"])
             rest = RestDriver(stack.base_url, token)
             apis = {"REST": rest, "raw": rest}

@@ -53,7 +53,6 @@ from bench.harness import (  # noqa: E402
     new_api_key,
     percentile,
     provenance,
-    running_stack,
     say,
     stop_on_sigterm,
     wait_closed,
@@ -242,14 +241,11 @@ async def measure(
     worker_env |= eager_env(args.eager_activities)
     root = tree.root if tree else None
     with bench_database(args.database_url, "sendmed_bench_rest", root=root) as url:
-        async with running_stack(
+        async with baseline.stack_of(
+            tree,
             url,
             worker_env=worker_env,
-            root=root,
-            temporal_flags=tree.temporal_flags if tree else None,
         ) as stack:
-            if tree is not None:
-                say(baseline.check_stack(tree, stack))
             token = await new_api_key(url, ["referrals:read", "referrals:write"])
             rest = RestDriver(stack.base_url, token)
             raw = RawDriver(

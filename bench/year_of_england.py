@@ -62,7 +62,6 @@ from bench.harness import (  # noqa: E402
     postgres_cpu_seconds,
     proc_status,
     provenance,
-    running_stack,
     say,
     stop_on_sigterm,
     today,
@@ -213,16 +212,13 @@ async def measure(
     tally = Tally()
     root = tree.root if tree else None
     with bench_database(args.database_url, "sendmed_bench_year", root=root) as url:
-        async with running_stack(
+        async with baseline.stack_of(
+            tree,
             url,
             webhooks=not args.no_webhooks,
             workers=args.workers,
             worker_env=eager_env(args.eager_activities),
-            root=root,
-            temporal_flags=tree.temporal_flags if tree else None,
         ) as stack:
-            if tree is not None:
-                say(baseline.check_stack(tree, stack))
             token = await new_api_key(url, ["referrals:read", "referrals:write", "webhooks:manage"])
             rest = RestDriver(stack.base_url, token)
             if not args.no_webhooks:
