@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from sqlmodel import col, select
@@ -56,6 +56,20 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = await migrated_database(f"sqlite+aiosqlite:///{tmp_path / 'docs.db'}")
     yield database
     await database.engine.dispose()
+
+
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[Closable]]:
+    """Mailers and webhook senders that keep connections, closed at the end of the test as
+    the worker closes its own when it stops."""
+    kept: list[Closable] = []
+    yield kept
+    for each in kept:
+        await each.aclose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -5,7 +5,7 @@ because of it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +14,7 @@ from aiosmtpd.controller import Controller
 from models.adapters.delivery import PermanentFailure
 from models.adapters.mail import OutgoingMail, SmtpMailer
 from tests.conftest import free_port
+from tests.documents.conftest import Closable
 from tests.servers import Sink, SmtpServer, smtp_server
 from worker import KEPT_SMTP_CONNECTIONS
 
@@ -44,18 +45,9 @@ def server() -> Iterator[SmtpServer]:
         yield running
 
 
-@pytest.fixture
-async def closing() -> AsyncIterator[list[SmtpMailer]]:
-    """Mailers to close at the end of the test, as the worker does when it stops."""
-    mailers: list[SmtpMailer] = []
-    yield mailers
-    for mailer in mailers:
-        await mailer.aclose()
-
-
 def keeping(
     server: SmtpServer,
-    closing: list[SmtpMailer],
+    closing: list[Closable],
     *,
     pool_size: int = KEPT_SMTP_CONNECTIONS,
     idle_seconds: float = 10.0,
@@ -81,7 +73,7 @@ async def test_without_a_pool_each_message_has_its_own_connection(server: SmtpSe
 
 
 async def test_messages_one_after_another_share_one_connection(
-    server: SmtpServer, closing: list[SmtpMailer]
+    server: SmtpServer, closing: list[Closable]
 ) -> None:
     mailer = keeping(server, closing)
     for n in range(3):
@@ -92,7 +84,7 @@ async def test_messages_one_after_another_share_one_connection(
 
 
 async def test_a_connection_idle_too_long_is_not_reused(
-    server: SmtpServer, closing: list[SmtpMailer]
+    server: SmtpServer, closing: list[Closable]
 ) -> None:
     mailer = keeping(server, closing, idle_seconds=0.0)
     await mailer.send(mail(0))
@@ -103,7 +95,7 @@ async def test_a_connection_idle_too_long_is_not_reused(
 
 
 async def test_a_kept_connection_closed_by_a_restarted_server_sends_the_next_message_once(
-    closing: list[SmtpMailer],
+    closing: list[Closable],
 ) -> None:
     """The server goes away and comes back on the same port while the mailer keeps a
     connection: the next message finds it closed and goes once, on a new connection."""
@@ -130,7 +122,7 @@ async def test_a_kept_connection_closed_by_a_restarted_server_sends_the_next_mes
 
 
 async def test_a_refused_recipient_closes_the_connection_and_the_next_message_still_goes(
-    server: SmtpServer, closing: list[SmtpMailer]
+    server: SmtpServer, closing: list[Closable]
 ) -> None:
     server.sink.refuse["nobody@example.org"] = 550
     mailer = keeping(server, closing)
@@ -144,7 +136,7 @@ async def test_a_refused_recipient_closes_the_connection_and_the_next_message_st
 
 
 async def test_messages_sent_at_once_each_arrive_once_on_at_most_the_pool_s_connections(
-    server: SmtpServer, closing: list[SmtpMailer]
+    server: SmtpServer, closing: list[Closable]
 ) -> None:
     mailer = keeping(server, closing, pool_size=2)
     await asyncio.gather(*(mailer.send(mail(n)) for n in range(6)))
@@ -155,7 +147,7 @@ async def test_messages_sent_at_once_each_arrive_once_on_at_most_the_pool_s_conn
 
 
 async def test_closing_says_goodbye_on_every_kept_connection(
-    server: SmtpServer, closing: list[SmtpMailer]
+    server: SmtpServer, closing: list[Closable]
 ) -> None:
     mailer = keeping(server, closing)
     await asyncio.gather(*(mailer.send(mail(n)) for n in range(2)))

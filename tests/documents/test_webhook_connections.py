@@ -5,32 +5,21 @@ send still arrives once when the receiver has closed the kept connection."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from models.adapters.webhooks import WebhookSender
 from tests.conftest import free_port, serve_api
-from tests.documents.conftest import Receiver
+from tests.documents.conftest import Closable, Receiver
 from worker import KEPT_WEBHOOK_ENDPOINTS
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # test-only
 LOOPBACK = ["127.0.0.0/8", "::1"]
 
 
-@pytest.fixture
-async def closing() -> AsyncIterator[list[WebhookSender]]:
-    """Senders to close at the end of the test, as the worker does when it stops."""
-    senders: list[WebhookSender] = []
-    yield senders
-    for sender in senders:
-        await sender.aclose()
-
-
 def keeping(
-    closing: list[WebhookSender],
+    closing: list[Closable],
     *,
     keep_clients: int = KEPT_WEBHOOK_ENDPOINTS,
     idle_seconds: float = 2.0,
@@ -59,7 +48,7 @@ async def test_without_kept_clients_each_send_has_its_own_connection(receiver: R
 
 
 async def test_sends_to_one_endpoint_share_a_connection(
-    receiver: Receiver, closing: list[WebhookSender]
+    receiver: Receiver, closing: list[Closable]
 ) -> None:
     receiver.secrets["a"] = SECRET
     sender = keeping(closing)
@@ -70,7 +59,7 @@ async def test_sends_to_one_endpoint_share_a_connection(
 
 
 async def test_two_host_names_on_one_address_never_share_a_connection(
-    receiver: Receiver, closing: list[WebhookSender]
+    receiver: Receiver, closing: list[Closable]
 ) -> None:
     """``localhost`` and ``127.0.0.1`` reach the same socket; each keeps its own connection
     (for https a connection is checked against one name's certificate only)."""
@@ -87,7 +76,7 @@ async def test_two_host_names_on_one_address_never_share_a_connection(
 
 
 async def test_a_connection_idle_longer_than_its_expiry_is_not_reused(
-    receiver: Receiver, closing: list[WebhookSender]
+    receiver: Receiver, closing: list[Closable]
 ) -> None:
     receiver.secrets["a"] = SECRET
     sender = keeping(closing, idle_seconds=0.05)
@@ -98,7 +87,7 @@ async def test_a_connection_idle_longer_than_its_expiry_is_not_reused(
 
 
 async def test_a_receiver_restarted_between_sends_gets_the_next_one_once(
-    closing: list[WebhookSender],
+    closing: list[Closable],
 ) -> None:
     """The receiver stops (closing the kept connection) and starts again on its port: the
     next send goes on a new connection and arrives once."""
@@ -116,7 +105,7 @@ async def test_a_receiver_restarted_between_sends_gets_the_next_one_once(
 
 
 async def test_only_the_most_recent_endpoints_keep_a_client(
-    receiver: Receiver, closing: list[WebhookSender]
+    receiver: Receiver, closing: list[Closable]
 ) -> None:
     sender = keeping(closing, keep_clients=1)
     port = receiver.base_url.rsplit(":", 1)[1]

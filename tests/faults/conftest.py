@@ -41,6 +41,7 @@ from tests.conftest import (
     Database,
     binary,
     free_port,
+    make_settings,
     own_database,
     serve_api,
 )
@@ -274,6 +275,21 @@ async def delivery_rows(db: Database, *referral_ids: str) -> list[DeliveryRow]:
 
 
 # --------------------------------------------------------------------------- clients
+
+
+def fault_settings(db: Database, tmp_path: Path, temporal_address: str, **values: Any) -> Settings:
+    """One fault test's settings: its own data folder, database, task queue and API port, on
+    the Temporal server at ``temporal_address``; ``values`` add to or override them."""
+    return make_settings(
+        **{
+            "data_dir": tmp_path / "data",
+            "database_url": db.url,
+            "task_queue": f"faults-{uuid.uuid4()}",
+            "api_port": free_port(),
+            "temporal_address": temporal_address,
+            **values,
+        }
+    )
 
 
 async def codec_client(settings: Settings) -> Client:

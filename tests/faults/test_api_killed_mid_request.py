@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.idempotency import IN_PROGRESS, LEASE
 from models.settings import Settings
 from models.store.tables import IdempotencyRow
-from tests.conftest import Database, free_port, make_settings
+from tests.conftest import Database, free_port
 from tests.deploy.files import run_local
 from tests.factories import mediation_body
 from tests.faults.conftest import (
@@ -25,6 +25,7 @@ from tests.faults.conftest import (
     api_client,
     codec_client,
     codec_worker,
+    fault_settings,
     ok,
     wait_until,
     worker_env,
@@ -63,12 +64,11 @@ async def test_a_retry_is_answered_at_once_when_the_api_was_killed_mid_request(
     dev_env: WorkflowEnvironment, fault_db: Database, tmp_path: Path, processes: list[Process]
 ) -> None:
     port = free_port()
-    settings = make_settings(
-        data_dir=tmp_path / "data",
-        database_url=fault_db.url,
-        task_queue=f"faults-{uuid.uuid4()}",
+    settings = fault_settings(
+        fault_db,
+        tmp_path,
+        dev_env.client.service_client.config.target_host,
         api_port=port,
-        temporal_address=dev_env.client.service_client.config.target_host,
     )
     first = ApiProcess(settings, tmp_path / "api-1.log")
     processes.append(first)

@@ -26,10 +26,10 @@ from api.idempotency import key_digest
 from api.main import create_app
 from models.messages import PROJECT_REFERRAL, Projected, Projection, workflow_id
 from models.store.db import is_sqlite, make_engine, make_sessionmaker
-from tests.conftest import Database, free_port, key_id_of, make_settings, serve_api
+from tests.conftest import Database, key_id_of, serve_api
 from tests.e2e.helpers import create
 from tests.factories import mediation_body
-from tests.faults.conftest import api_client, codec_client, ok, wait_until
+from tests.faults.conftest import api_client, codec_client, fault_settings, ok, wait_until
 from worker import build_activities, build_worker
 
 ADMITTED = UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
@@ -121,12 +121,10 @@ async def test_database_refusing_connections_during_projection_retries_and_read_
     (``project_referral``, a local activity) fails and is retried by Temporal, the command waits,
     and once the database is back the command answers, the read model shows the new state and
     the timeline holds every event exactly once."""
-    settings = make_settings(
-        data_dir=tmp_path / "data",
-        database_url=fault_db.url,
-        task_queue=f"faults-{uuid.uuid4()}",
-        api_port=free_port(),
-        temporal_address=dev_env.client.service_client.config.target_host,
+    settings = fault_settings(
+        fault_db,
+        tmp_path,
+        dev_env.client.service_client.config.target_host,
     )
     client = await codec_client(settings)
     app = create_app(settings, temporal=client)

@@ -5,17 +5,16 @@ when its case does."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from models.messages import workflow_id
-from tests.conftest import Database, free_port, make_settings
+from tests.conftest import Database, free_port
 from tests.e2e.helpers import command, create
 from tests.factories import mediation_body
-from tests.faults.conftest import delivery_rows, in_process_service, ok
+from tests.faults.conftest import delivery_rows, fault_settings, in_process_service, ok
 
 WINDOW_HOURS = 0.001  # 3.6 seconds instead of 3 days
 
@@ -23,12 +22,10 @@ WINDOW_HOURS = 0.001  # 3.6 seconds instead of 3 days
 async def test_a_referral_s_workflow_closes_when_its_only_webhook_endpoint_is_dead(
     dev_env: WorkflowEnvironment, fault_db: Database, tmp_path: Path
 ) -> None:
-    settings = make_settings(
-        data_dir=tmp_path / "data",
-        database_url=fault_db.url,
-        task_queue=f"faults-{uuid.uuid4()}",
-        api_port=free_port(),
-        temporal_address=dev_env.client.service_client.config.target_host,
+    settings = fault_settings(
+        fault_db,
+        tmp_path,
+        dev_env.client.service_client.config.target_host,
         webhook_retry_hours=WINDOW_HOURS,
     )
     async with in_process_service(fault_db, settings) as (client, http):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -12,10 +11,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.messages import workflow_id
 from models.store.document_tables import PENDING, SENT
-from tests.conftest import Database, free_port, make_settings
+from tests.conftest import Database, free_port
 from tests.e2e.helpers import command, create
 from tests.factories import mediation_body
-from tests.faults.conftest import delivery_rows, in_process_service, ok, wait_until
+from tests.faults.conftest import delivery_rows, fault_settings, in_process_service, ok, wait_until
 from tests.servers import smtp_server
 from workflows import search_attributes as sa
 
@@ -27,15 +26,13 @@ async def test_smtp_server_down_then_started_dispatch_retries_and_delivers_each_
     the delivery goes back to ``pending`` and the activity is retried with backoff. The mail
     server then starts on that port, and each message arrives exactly once."""
     smtp_port = free_port()  # nothing listens here yet: connections are refused
-    settings = make_settings(
-        data_dir=tmp_path / "data",
+    settings = fault_settings(
+        fault_db,
+        tmp_path,
+        dev_env.client.service_client.config.target_host,
         smtp_host="127.0.0.1",
         smtp_port=smtp_port,
         smtp_starttls=False,
-        database_url=fault_db.url,
-        task_queue=f"faults-{uuid.uuid4()}",
-        api_port=free_port(),
-        temporal_address=dev_env.client.service_client.config.target_host,
     )
     async with in_process_service(fault_db, settings) as (client, http):
         referral = await create(http, mediation_body())

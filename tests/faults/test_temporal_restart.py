@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,13 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import TimeSkipper
 
 from models.messages import workflow_id
-from tests.conftest import Database, free_port, make_settings
+from tests.conftest import Database
 from tests.e2e.helpers import command, create, today
 from tests.factories import mediation_body
 from tests.faults.conftest import (
     Process,
     TemporalServer,
+    fault_settings,
     in_process_service,
     ok,
     wait_until,
@@ -69,12 +69,10 @@ async def test_kill_9_temporal_server_and_restart_on_its_store_loses_nothing_and
     processes.append(server)
     server.start()
     await server.ready()
-    settings = make_settings(
-        data_dir=tmp_path / "data",
-        database_url=fault_db.url,
-        task_queue=f"faults-{uuid.uuid4()}",
-        api_port=free_port(),
-        temporal_address=server.target,
+    settings = fault_settings(
+        fault_db,
+        tmp_path,
+        server.target,
     )
     async with in_process_service(fault_db, settings) as (client, http):
         # A: mediation asked for 29 days ago, so its 30-day date is tomorrow (DL-03).

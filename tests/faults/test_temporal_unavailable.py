@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from api.main import create_app
-from tests.conftest import Database, free_port, make_settings, serve_api
+from tests.conftest import Database, serve_api
 from tests.factories import mediation_body
 from tests.faults.conftest import (
     Process,
@@ -21,6 +21,7 @@ from tests.faults.conftest import (
     api_client,
     codec_client,
     codec_worker,
+    fault_settings,
     ok,
     wait_until,
 )
@@ -59,12 +60,10 @@ async def test_creates_and_commands_answer_503_fast_when_temporal_is_not_started
 ) -> None:
     server = TemporalServer(tmp_path / "temporal.db", tmp_path / "temporal.log")
     processes.append(server)
-    settings = make_settings(
-        data_dir=tmp_path / "data",
-        database_url=fault_db.url,
-        task_queue=f"faults-{uuid.uuid4()}",
-        api_port=free_port(),
-        temporal_address=server.target,
+    settings = fault_settings(
+        fault_db,
+        tmp_path,
+        server.target,
         temporal_rpc_timeout_seconds=RPC_BOUND,
         temporal_update_timeout_seconds=UPDATE_BOUND,
     )

@@ -4,7 +4,6 @@ answers, handed to ``publish_events`` when it does not, and each delivered once 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -13,10 +12,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from models.messages import PUBLISH_EVENTS, workflow_id
-from tests.conftest import Database, free_port, make_settings
+from tests.conftest import Database
 from tests.e2e.helpers import command, create
 from tests.factories import mediation_body
-from tests.faults.conftest import in_process_service, ok
+from tests.faults.conftest import fault_settings, in_process_service, ok
 from tests.servers import Receiver, webhook_receiver
 
 DECLINED = ("referral.created", "referral.status_changed", "referral.closed")
@@ -47,12 +46,10 @@ async def declined_referral(
 ) -> tuple[str, Counter[str]]:
     """A referral driven to its declined certificate, its webhooks to ``hooks`` answering
     ``answers`` first (then 204); returns its id and the activities its workflow scheduled."""
-    settings = make_settings(
-        data_dir=tmp_path / "data",
-        database_url=db.url,
-        task_queue=f"faults-{uuid.uuid4()}",
-        api_port=free_port(),
-        temporal_address=dev_env.client.service_client.config.target_host,
+    settings = fault_settings(
+        db,
+        tmp_path,
+        dev_env.client.service_client.config.target_host,
     )
     async with in_process_service(db, settings) as (client, http):
         created = await http.post("/v1/webhook-subscriptions", json={"url": hooks.url("office")})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from models.messages import workflow_id
 from models.store.document_tables import SENDING, SENT
-from tests.conftest import Database, free_port, make_settings, serve_api
+from tests.conftest import Database, serve_api
 from tests.e2e.helpers import command, create
 from tests.factories import mediation_body
 from tests.faults.conftest import (
@@ -23,6 +22,7 @@ from tests.faults.conftest import (
     api_client,
     codec_client,
     delivery_rows,
+    fault_settings,
     ok,
     wait_until,
 )
@@ -48,15 +48,13 @@ async def test_kill_9_worker_mid_send_then_new_worker_completes_every_referral_s
     """
     with smtp_server() as smtp:
         async with webhook_receiver() as hooks:
-            settings = make_settings(
-                data_dir=tmp_path / "data",
+            settings = fault_settings(
+                fault_db,
+                tmp_path,
+                dev_env.client.service_client.config.target_host,
                 smtp_host=smtp.host,
                 smtp_port=smtp.port,
                 smtp_starttls=False,
-                database_url=fault_db.url,
-                task_queue=f"faults-{uuid.uuid4()}",
-                api_port=free_port(),
-                temporal_address=dev_env.client.service_client.config.target_host,
                 # A send is abandoned after 8 s and its claim presumed dead after 9 s: the
                 # workflow's 10 s heartbeat timeout notices the dead worker after that anyway.
                 send_timeout_seconds=8,
